@@ -1,0 +1,54 @@
+"""Sessions: `nox` runs the tests; `nox -s lint`, `nox -s studies -- NAME [--quick]`,
+`nox -s reports` (every study's full report and the index), `nox -s bench`."""
+
+import os
+import sys
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_existing_virtualenvs = True
+nox.options.default_venv_backend = "venv"
+
+PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
+TORCH = "torch==2.13.0"  # optional peer; the CPU build on the project's machines
+
+
+def install(session, extras="test", torch=False):
+    session.install("-e", f".[{extras}]")
+    if torch:
+        session.install(TORCH)
+
+
+@nox.session(python=PYTHON)
+def tests(session):
+    """The test suite (CPU kernels, the CUDA kernels in the simulator, studies' quick paths).
+
+    PyTorch is installed when BPTTLAB_TORCH=1 (CI sets it) so the peer comparisons run;
+    without it they skip. Extra arguments go to pytest.
+    """
+    install(session, "test,cuda", torch=os.environ.get("BPTTLAB_TORCH") == "1")
+    session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
+
+
+@nox.session(python=PYTHON)
+def lint(session):
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python=PYTHON)
+def studies(session):
+    """Run one study: `nox -s studies -- gradient_decay --quick`."""
+    if not session.posargs:
+        session.error("name a study: nox -s studies -- NAME [options]")
+    install(session, "test")
+    name, *rest = session.posargs
+    session.run("python", "-m", f"studies.{name}", *rest)
+
+
+@nox.session(python=PYTHON, default=False)
+def reports(session):
+    """Regenerate every study's full report and reports/README.md (slow)."""
+    install(session, "test")
+    session.run("python", "-m", "studies.regenerate", *session.posargs)
