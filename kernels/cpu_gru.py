@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from ._common import inject, record, renormalize, sigmoid, step_indices, sumsq
+from ._common import inject, record, renormalize, sigmoid, step_indices
 from ._jit import jit
 
 
@@ -53,7 +53,7 @@ def gru_backward(hs, acts, hn, w_hh, dy, dy_off, inj_lo, inj_hi, rec_lo, rec_hi,
         if inj_lo <= t <= inj_hi:
             scale = inject(dh, no_c, dy[t - dy_off], scale, renorm)
         if rec_lo <= t <= rec_hi:
-            record(norms_h, t, sumsq(dh), scale, renorm)
+            record(norms_h, t, dh, no_c, scale, renorm)
         for b in range(B):
             for j in range(H):
                 r = acts[t, b, j]
@@ -125,7 +125,7 @@ def gru_cho_backward(hs, acts, w_rz, w_n, dy, dy_off, inj_lo, inj_hi, rec_lo, re
         if inj_lo <= t <= inj_hi:
             scale = inject(dh, no_c, dy[t - dy_off], scale, renorm)
         if rec_lo <= t <= rec_hi:
-            record(norms_h, t, sumsq(dh), scale, renorm)
+            record(norms_h, t, dh, no_c, scale, renorm)
         for b in range(B):
             for j in range(H):
                 z = acts[t, b, H + j]

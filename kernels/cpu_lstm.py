@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ._common import inject, record, renormalize, sigmoid, step_indices, sumsq
+from ._common import inject, record, renormalize, sigmoid, step_indices
 from ._jit import jit
 from .cells import LSTM_CIFG, LSTM_PEEPHOLE
 
@@ -79,6 +79,8 @@ def lstm_backward(hs, cs, acts, w_hh, peep, dy, dy_off, inj_lo, inj_hi, rec_lo, 
     B, H = dh.shape
     cifg = variant == LSTM_CIFG
     peephole = variant == LSTM_PEEPHOLE
+    no_c = np.empty((0, 0), dh.dtype)
+    gc = np.empty((B, H), dh.dtype)  # dL/dc_t, kept for its norm
     scale = 0.0
     n = te - ts + 1
     for k in range(n):
@@ -87,8 +89,7 @@ def lstm_backward(hs, cs, acts, w_hh, peep, dy, dy_off, inj_lo, inj_hi, rec_lo, 
         if inj_lo <= t <= inj_hi:
             scale = inject(dh, dc, dy[t - dy_off], scale, renorm)
         if rec_lo <= t <= rec_hi:
-            record(norms_h, t, sumsq(dh), scale, renorm)
-        dc_sq = 0.0
+            record(norms_h, t, dh, no_c, scale, renorm)
         for b in range(B):
             for j in range(H):
                 c = cs[q, b, j]
@@ -109,7 +110,7 @@ def lstm_backward(hs, cs, acts, w_hh, peep, dy, dy_off, inj_lo, inj_hi, rec_lo, 
                 g_c = dc[b, j] + g_h * o * (1 - tc * tc)
                 if peephole:
                     g_c += dao * peep[2, j]
-                dc_sq += float(g_c) * float(g_c)
+                gc[b, j] = g_c
                 if cifg:
                     daf = g_c * (c_prev - g) * f * (1 - f)
                     dag = g_c * i * (1 - g * g)
@@ -133,7 +134,7 @@ def lstm_backward(hs, cs, acts, w_hh, peep, dy, dy_off, inj_lo, inj_hi, rec_lo, 
                         dpeep[2, j] += dao * c
                     dc[b, j] = dc_prev
         if rec_lo <= t <= rec_hi:
-            record(norms_c, t, dc_sq, scale, renorm)
+            record(norms_c, t, gc, no_c, scale, renorm)
         np.dot(dg[t], w_hh, dh)
         if renorm:
             scale = renormalize(dh, dc, scale)

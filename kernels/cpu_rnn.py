@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ._common import inject, record, renormalize, step_indices, sumsq
+from ._common import inject, record, renormalize, step_indices
 from ._jit import jit
 from .cells import RNN_RELU
 
@@ -53,7 +53,7 @@ def rnn_backward(hs, w_hh, dy, dy_off, inj_lo, inj_hi, rec_lo, rec_hi, ts, te, r
         if inj_lo <= t <= inj_hi:
             scale = inject(dh, no_c, dy[t - dy_off], scale, renorm)
         if rec_lo <= t <= rec_hi:
-            record(norms_h, t, sumsq(dh), scale, renorm)
+            record(norms_h, t, dh, no_c, scale, renorm)
         for b in range(B):
             for j in range(H):
                 h = hs[q, b, j]

@@ -170,7 +170,7 @@ class Network:
         self._check_tape(tape)
         if self._impl is not None:
             return self._impl.backprop(tape, dy, dstate, k1, k2, renorm)
-        T, B, L, D, H = tape.T, tape.B, tape.num_layers, tape.directions, tape.hidden_size
+        T, B, L = tape.T, tape.B, tape.num_layers
         k1, k2 = check_truncation(k1, k2, T)
         if renorm and L != 1:
             raise ValueError(f"log_norms: supported for one layer, got a network of num_layers={L}")

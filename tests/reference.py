@@ -367,7 +367,7 @@ def forward(cell, params, x, state=None):
             for t in time_order(T, d):
                 st, steps[row][t] = fwd(p, layer_in[t], st)
                 out[t, :, d * H:(d + 1) * H] = st[0]
-            for s_final, s in zip(final, st):
+            for s_final, s in zip(final, st, strict=True):
                 s_final[row] = s
         inputs.append(layer_in)
         layer_in = out
@@ -424,7 +424,7 @@ def backward_window(cell, params, cache, dy, dstate, t_s, t_e):
                     grads[key(SHORT_TO_KEY[short], l, d)] += gv
             at_initial_edge = (t_s == 0) if d == 0 else (t_e == T - 1)
             if at_initial_edge:
-                for di, c in zip(dinit, carried):
+                for di, c in zip(dinit, carried, strict=True):
                     di[row] += c
         d_out = d_in
     return grads, d_out, dinit, norms_h, norms_c
@@ -488,7 +488,7 @@ def tbptt(cell, params, x, dy, k1, k2, state=None, dstate=None):
         # final-state gradient goes into the window whose loss part holds the step that
         # produced it: T-1 for forward rows, 0 for reverse rows
         ds_w = tuple(np.zeros_like(s) for s in ds)
-        for s_w, s in zip(ds_w, ds):
+        for s_w, s in zip(ds_w, ds, strict=True):
             if t_e == T - 1:
                 s_w[fwd_rows] = s[fwd_rows]
             if t_loss == 0:
@@ -498,7 +498,7 @@ def tbptt(cell, params, x, dy, k1, k2, state=None, dstate=None):
         for k in grads:
             grads[k] += g[k]
         dx += dx_w
-        for a, b in zip(dinit, dinit_w):
+        for a, b in zip(dinit, dinit_w, strict=True):
             a += b
         norms_h[:, t_loss:t_e + 1] = nh[:, t_loss:t_e + 1]
         if norms_c is not None:

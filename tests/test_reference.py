@@ -78,7 +78,7 @@ def make_problem(cell, L, D, T, B, I, H, seed=0):
 def loss(cell, params, x, state, R1, R2):
     y, final, _ = ref.forward(cell, params, x, state)
     return np.sum(y * R1) + sum(np.sum(f * r) for f, r in
-                                zip(state_parts(cell, final), state_parts(cell, R2)))
+                                zip(state_parts(cell, final), state_parts(cell, R2), strict=True))
 
 
 # An independent network loop (own layer/direction bookkeeping, reference cell steps)
@@ -124,7 +124,7 @@ def run_net(cell, params, x, init, perturb=None):
                         st = (h_from_c(cell, p, inp[t], h_prev, c), c)
                 hs[t] = st[0]
                 states[row][t] = st
-            for f, s in zip(final, st):
+            for f, s in zip(final, st, strict=True):
                 f[row] = s
             outs.append(np.stack(hs))
         inp = np.concatenate(outs, axis=-1)
@@ -132,7 +132,7 @@ def run_net(cell, params, x, init, perturb=None):
 
 
 def net_loss(y, final, R1, R2_parts):
-    return np.sum(y * R1) + sum(np.sum(f * r) for f, r in zip(final, R2_parts))
+    return np.sum(y * R1) + sum(np.sum(f * r) for f, r in zip(final, R2_parts, strict=True))
 
 
 # --------------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def test_forward_shapes_float32_matches_float64(cell):
                        ref.tuple_to_state(cell, tuple(r.astype(np.float32) for r in
                                                       state_parts(cell, R2))))
     assert y.shape == (T, B, D * H) and y32.dtype == np.float32
-    for a, b in zip(state_parts(cell, fin32), state_parts(cell, fin)):
+    for a, b in zip(state_parts(cell, fin32), state_parts(cell, fin), strict=True):
         assert a.shape == (L * D, B, H) and a.dtype == np.float32
         assert_close(a, b, 1e-5, "final state f32")
     assert_close(y32, y, 1e-5, "y f32")
@@ -207,7 +207,7 @@ FD_CONFIGS = [  # (L, D, T, B, I, H)
 ]
 
 
-@pytest.mark.parametrize("cfg", FD_CONFIGS, ids=lambda c: "L%dD%dT%dB%dI%dH%d" % c)
+@pytest.mark.parametrize("cfg", FD_CONFIGS, ids=lambda c: "L{}D{}T{}B{}I{}H{}".format(*c))
 @pytest.mark.parametrize("cell", CELLS)
 def test_backward_vs_finite_differences(cell, cfg):
     L, D, T, B, I, H = cfg
@@ -218,7 +218,7 @@ def test_backward_vs_finite_differences(cell, cfg):
     for k in params:
         assert_close(g["params"][k], fd_grad(f, params[k]), FD_TOL, k)
     assert_close(g["x"], fd_grad(f, x), FD_TOL, "x")
-    for name, gs, s in zip("hc", state_parts(cell, g["state"]), state_parts(cell, state)):
+    for name, gs, s in zip("hc", state_parts(cell, g["state"]), state_parts(cell, state), strict=False):
         assert_close(gs, fd_grad(f, s), FD_TOL, "initial " + name)
     assert np.abs(g["params"]["weight_hh_l0"]).max() > 0
 
@@ -233,7 +233,7 @@ def fd_norm(f_of_delta, B, H):
 
 
 @pytest.mark.parametrize("cfg", [(1, 1, 4, 2, 2, 3), (2, 2, 3, 2, 2, 2)],
-                         ids=lambda c: "L%dD%dT%dB%dI%dH%d" % c)
+                         ids=lambda c: "L{}D{}T{}B{}I{}H{}".format(*c))
 @pytest.mark.parametrize("cell", CELLS)
 def test_norms_full_bptt(cell, cfg):
     L, D, T, B, I, H = cfg
@@ -243,12 +243,14 @@ def test_norms_full_bptt(cell, cfg):
     y, final, _ = run_net(cell, params, x, init)
     y_ref, fin_ref, cache = ref.forward(cell, params, x, state)
     np.testing.assert_array_equal(y, y_ref)  # the independent loop agrees with forward
+    for a, b in zip(final, state_parts(cell, fin_ref), strict=True):
+        np.testing.assert_array_equal(a, b)
     g = ref.backward(cell, params, cache, R1, R2)
     kinds = ["h", "c"] if ref.is_lstm(cell) else ["h"]
     for row in range(L * D):
         for t in range(T):
             for kind in kinds:
-                def f(delta):
+                def f(delta, row=row, t=t, kind=kind):
                     yy, ff, _ = run_net(cell, params, x, init, (row, t, kind, delta))
                     return net_loss(yy, ff, R1, R2p)
                 want = fd_norm(f, B, H)
@@ -265,7 +267,7 @@ def test_norms_tanh_1layer_rerun():
     _, _, cache = ref.forward(cell, params, x, state)
     g = ref.backward(cell, params, cache, R1, R2)
     for t in range(T):
-        def f(delta):
+        def f(delta, t=t):
             y1, h_t, _ = ref.forward(cell, params, x[:t + 1], state)
             h_t = h_t + delta
             y1[t] += delta[0]
@@ -275,7 +277,7 @@ def test_norms_tanh_1layer_rerun():
                 total += np.sum(y2 * R1[t + 1:])
             return total + np.sum(h_t * R2)
         delta = np.zeros((1, B, H))
-        want = np.linalg.norm(fd_grad(lambda: f(delta), delta))
+        want = np.linalg.norm(fd_grad(lambda delta=delta: f(delta), delta))
         assert abs(g["norms_h"][0, t] - want) <= FD_TOL * want
 
 
@@ -287,7 +289,7 @@ def assert_grads_equal(a, b, tol, cell):
     for k in a["params"]:
         assert_close(a["params"][k], b["params"][k], tol, k)
     assert_close(a["x"], b["x"], tol, "x")
-    for p, q in zip(state_parts(cell, a["state"]), state_parts(cell, b["state"])):
+    for p, q in zip(state_parts(cell, a["state"]), state_parts(cell, b["state"]), strict=True):
         assert_close(p, q, tol, "state")
     assert_close(a["norms_h"], b["norms_h"], tol, "norms_h")
     if ref.is_lstm(cell):
@@ -372,7 +374,7 @@ def window_losses(cell, params, x, init, R1, R2p, k1, k2):
             for row in range(L * D):
                 forward_row = row % D == 0
                 if (forward_row and t_e == T - 1) or (not forward_row and t_loss == 0):
-                    total += sum(np.sum(a[row] * r[row]) for a, r in zip(fw, R2p))
+                    total += sum(np.sum(a[row] * r[row]) for a, r in zip(fw, R2p, strict=True))
             return total
         out.append((t_s, t_e, t_loss, f))
     return out
@@ -387,7 +389,7 @@ TB_CONFIGS = [  # (L, D, T, B, I, H, k1, k2)
 ]
 
 
-@pytest.mark.parametrize("cfg", TB_CONFIGS, ids=lambda c: "L%dD%dT%dB%dI%dH%d_k%d_%d" % c)
+@pytest.mark.parametrize("cfg", TB_CONFIGS, ids=lambda c: "L{}D{}T{}B{}I{}H{}_k{}_{}".format(*c))
 @pytest.mark.parametrize("cell", CELLS)
 def test_tbptt_vs_detached_finite_differences(cell, cfg):
     L, D, T, B, I, H, k1, k2 = cfg
@@ -400,7 +402,7 @@ def test_tbptt_vs_detached_finite_differences(cell, cfg):
     for k in params:
         assert_close(g["params"][k], fd_grad(f, params[k]), FD_TOL, k)
     assert_close(g["x"], fd_grad(f, x), FD_TOL, "x")
-    for name, gs, s in zip("hc", state_parts(cell, g["state"]), init):
+    for name, gs, s in zip("hc", state_parts(cell, g["state"]), init, strict=False):
         assert_close(gs, fd_grad(f, s), FD_TOL, "initial " + name)
     # norms: step t is reported by the window whose loss part holds t
     kinds = ["h", "c"] if ref.is_lstm(cell) else ["h"]
@@ -408,7 +410,7 @@ def test_tbptt_vs_detached_finite_differences(cell, cfg):
         for t in range(t_loss, t_e + 1):
             for row in range(L * D):
                 for kind in kinds:
-                    want = fd_norm(lambda d: fw((row, t - t_s, kind, d)), B, H)
+                    want = fd_norm(lambda d, fw=fw, p=(row, t - t_s, kind): fw((*p, d)), B, H)
                     got = g["norms_" + kind][row, t]
                     assert abs(got - want) <= FD_TOL * max(want, 1e-3), (row, t, kind)
 
@@ -422,6 +424,7 @@ TORCH_CELLS = {"rnn_tanh": ("RNN", {"nonlinearity": "tanh"}),
                "lstm": ("LSTM", {}), "gru": ("GRU", {})}
 
 
+@pytest.mark.torch
 @pytest.mark.parametrize("bidir", [False, True], ids=["uni", "bi"])
 @pytest.mark.parametrize("L", [1, 2])
 @pytest.mark.parametrize("cell", list(TORCH_CELLS))
@@ -446,7 +449,7 @@ def test_matches_torch(cell, L, bidir):
     yt, fin_t = m(xt, tuple(st) if cell == "lstm" else st[0])
     fin_t = list(fin_t) if cell == "lstm" else [fin_t]
     lt = (yt * torch.tensor(R1)).sum() + sum((f * torch.tensor(r)).sum()
-                                             for f, r in zip(fin_t, R2))
+                                             for f, r in zip(fin_t, R2, strict=True))
     lt.backward()
 
     state = tuple(s0) if cell == "lstm" else s0[0]
@@ -454,10 +457,10 @@ def test_matches_torch(cell, L, bidir):
     y, fin, cache = ref.forward(cell, params, x, state)
     g = ref.backward(cell, params, cache, R1, dstate)
     assert_close(y, yt.detach().numpy(), TORCH_TOL, "y")
-    for a, b in zip(state_parts(cell, fin), fin_t):
+    for a, b in zip(state_parts(cell, fin), fin_t, strict=True):
         assert_close(a, b.detach().numpy(), TORCH_TOL, "final state")
     for k, v in m.named_parameters():
         assert_close(g["params"][k], v.grad.numpy(), TORCH_TOL, k)
     assert_close(g["x"], xt.grad.numpy(), TORCH_TOL, "x")
-    for a, b in zip(state_parts(cell, g["state"]), st):
+    for a, b in zip(state_parts(cell, g["state"]), st, strict=True):
         assert_close(a, b.grad.numpy(), TORCH_TOL, "initial state")
