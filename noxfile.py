@@ -52,3 +52,23 @@ def reports(session):
     """Regenerate every study's full report and reports/README.md (slow)."""
     install(session, "test")
     session.run("python", "-m", "studies.regenerate", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session):
+    """The performance regression check against bench/baseline.json (a few minutes at most).
+
+    `nox -s bench -- --update-baseline` writes a new baseline; `-- --repeat 5` measures the noise.
+    """
+    install(session, "test")
+    session.run("python", "-m", "bench.regression", *session.posargs)
+
+
+@nox.session(python=PYTHON, default=False)
+def benchmarks(session):
+    """The full pytest-benchmark grid (long): `nox -s benchmarks -- -k lstm`."""
+    install(session, "test", torch=os.environ.get("BPTTLAB_TORCH") == "1")
+    session.run(
+        "python", "-m", "pytest", "bench/test_benchmarks.py", "--benchmark-only",
+        "--benchmark-columns=median,iqr,rounds", *session.posargs,
+    )

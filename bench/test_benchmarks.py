@@ -1,0 +1,64 @@
+"""pytest-benchmark benchmarks of every cell's forward and forward+backward kernels.
+
+    pytest bench/test_benchmarks.py --benchmark-only            # CPU grid (and CUDA with a GPU)
+    pytest bench/test_benchmarks.py --benchmark-only -k deepbench
+
+Each records the cell, shape, dtype, backend and GFLOP/s (DeepBench's count: the recurrent
+product; the input projection is given separately) in extra_info.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import kernels
+from bench.cases import make_case
+from bench.flops import flops
+
+GRID = [  # (T, B, I, H), name
+    ((100, 1, 64, 128), "small-b1"),
+    ((64, 32, 32, 64), "small-b32"),
+    ((100, 32, 128, 256), "mid"),
+    ((1000, 16, 64, 128), "long"),
+    ((100, 64, 512, 512), "fastrnns"),
+    # DeepBench-style training shapes, scaled for a CPU.
+    ((25, 64, 256, 256), "deepbench-lstm-t25"),
+    ((150, 16, 256, 256), "deepbench-lstm-t150"),
+    ((375, 32, 256, 256), "deepbench-gru-t375"),
+]
+
+
+def _gpu_present():
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return False
+    try:
+        from numba import cuda  # noqa: PLC0415
+
+        return cuda.is_available()
+    except Exception:  # numba-cuda missing or no driver
+        return False
+
+
+BACKENDS = ["cpu"] + (["cuda"] if _gpu_present() else [])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("mode", ["forward", "forward_backward"])
+@pytest.mark.parametrize("cell", kernels.CELLS)
+@pytest.mark.parametrize("shape,name", GRID, ids=[g[1] for g in GRID])
+def test_kernel(benchmark, cell, mode, dtype, backend, shape, name):
+    T, B, I, H = shape
+    if dtype == np.float64 and name not in ("small-b1", "mid"):
+        pytest.skip("float64 is benchmarked at two shapes only")
+    fn = make_case(cell, mode, T, B, I, H, dtype=dtype, backend=backend)
+    fn()  # compile outside the timing
+    benchmark.pedantic(fn, rounds=5, iterations=1, warmup_rounds=1)
+    rec, inp = flops(cell, mode, T, B, I, H)
+    median = benchmark.stats.stats.median
+    benchmark.extra_info.update(
+        cell=cell, mode=mode, T=T, B=B, I=I, H=H, dtype=np.dtype(dtype).name, backend=backend,
+        flops_recurrent=rec, flops_input_projection=inp,
+        gflops=rec / median / 1e9, gflops_with_input=(rec + inp) / median / 1e9,
+    )
