@@ -1,0 +1,506 @@
+"""Device helpers shared by the CUDA kernels: scalar functions, the block reduction, small
+element-wise kernels, launch sizes, and the one place that allocates, moves and launches.
+
+Every allocation, transfer and launch of the CUDA backend goes through ``empty``, ``zeros``,
+``to_device``, ``to_host`` and ``launch`` here. That keeps the simulator shortcuts in one
+place and lets :func:`ptx_check` swap them for a mode that only compiles the kernels
+(every launch is turned into a PTX compilation of the kernel for the real argument types),
+which type-checks the real-GPU code paths on a machine with the CUDA toolkit but no GPU.
+
+Only the ``gpu_*`` modules import this one: importing ``kernels`` never loads numba.cuda.
+"""
+
+import math
+import os
+
+import numpy as np
+from numba import cuda
+
+try:
+    from numba.cuda.core import config as _cuda_config
+
+    SIMULATOR = bool(_cuda_config.ENABLE_CUDASIM)
+except ImportError:  # an older numba-cuda layout
+    SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+
+# Block reductions and the persistent kernels assume power-of-two blocks of at most this.
+MAX_TPB = 256
+# The simulator runs every thread as a Python thread: small blocks keep it fast.
+SIM_TPB = 8
+
+# Backward step modes. FUSED: the recurrent product of the previous step's error, the
+# injection of dL/dh_t and the gate arithmetic, in one launch. log_norms mode splits it:
+# PROD (the product, plus the squared norm of the carry) then GATE (renormalize, inject,
+# gates), since renormalizing needs the norm over all units. PHASE_B: the second half of a
+# reset-before GRU step, whose n-block product must wait for the whole dL/da_n.
+FUSED, PROD, GATE, PHASE_B = 0, 1, 2, 3
+
+# When set (by ptx_check), launches compile instead of running and "device" arrays are NumPy.
+_DRY = {"on": False, "cc": (9, 0), "seen": None}
+
+
+# -- scalar device functions -----------------------------------------------------------------
+
+@cuda.jit(device=True)
+def sigmoid(x):
+    # Same branches as the CPU kernels' sigmoid: no exp overflow, NaN stays NaN.
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@cuda.jit(device=True)
+def dot_cols(src, i0, b, w, ldw, wb, wcs, n, G):
+    """sum_m src[i0, b, m] * w[m*ldw + wb + k*wcs] for the G gate columns k < G (G <= 4).
+
+    w is a flat row-major weight matrix (global memory, or the shared-memory slice of a
+    persistent kernel). The accumulators start from the first product so they keep the
+    array's dtype; unused gates return a copy of gate 0 and must be ignored.
+    """
+    hv = src[i0, b, 0]
+    a0 = hv * w[wb]
+    a1 = a0
+    a2 = a0
+    a3 = a0
+    if G > 1:
+        a1 = hv * w[wb + wcs]
+    if G > 2:
+        a2 = hv * w[wb + 2 * wcs]
+    if G > 3:
+        a3 = hv * w[wb + 3 * wcs]
+    for m in range(1, n):
+        hv = src[i0, b, m]
+        base = m * ldw + wb
+        a0 += hv * w[base]
+        if G > 1:
+            a1 += hv * w[base + wcs]
+        if G > 2:
+            a2 += hv * w[base + 2 * wcs]
+        if G > 3:
+            a3 += hv * w[base + 3 * wcs]
+    return a0, a1, a2, a3
+
+
+@cuda.jit(device=True)
+def dot_rows(src, i0, b, w, ldw, wb, r0, r1):
+    """sum_{r0 <= r < r1} src[i0, b, r] * w[r*ldw + wb]: one column of (error row) @ W_hh."""
+    acc = src[i0, b, r0] * w[r0 * ldw + wb]
+    for r in range(r0 + 1, r1):
+        acc += src[i0, b, r] * w[r * ldw + wb]
+    return acc
+
+
+@cuda.jit(device=True)
+def enter(raw, dcv, has_prev, renorm, inj, g, ngs, ssp, nbk, scl, t, tp):
+    """The carry entering step t: renormalized (log_norms mode) and with dL/dh_t injected.
+
+    Mirrors the CPU's renormalize (of the previous step's carry) followed by inject; in
+    log_norms mode every thread derives the same log-scale from what earlier launches
+    reduced: the norm partials ssp[t] of the raw carry and ngs[t] = sum of squares of dy[t].
+    Returns (dh, dc, log-scale).
+    """
+    s = 0.0
+    if renorm:
+        if has_prev:
+            s = scl[tp]
+            n = combine_norm(ssp, t, nbk)
+            if n > 0.0 and not math.isinf(n):
+                inv = 1.0 / n
+                raw = raw * inv
+                dcv = dcv * inv
+                s += math.log(n)
+        if inj:
+            ng = math.sqrt(ngs[t])
+            if ng > 0.0:
+                new = max(s, math.log(ng))
+                f_old = math.exp(s - new)
+                f_new = math.exp(-new)
+                raw = raw * f_old + g * f_new
+                dcv = dcv * f_old
+                s = new
+    elif inj:
+        raw = raw + g
+    return raw, dcv, s
+
+
+# -- norms safe from under- and overflow ---------------------------------------------------------
+#
+# The CPU records ‖·‖ from the plain sum of squares when that lies well inside the float64
+# range and rescales by the largest magnitude otherwise (_common.scaled_sumsq). Here each
+# thread keeps (m, s, p): the largest magnitude, the sum of squares scaled by it, and the
+# plain sum; blocks combine them in shared memory and write one partial per block
+# (part[t, block]); combine_norm (within a step) and finish_norms (after the sweep) then make
+# the CPU's choice for the whole. No atomics: the result does not depend on block order.
+
+PLAIN_LO, PLAIN_HI = 1e-280, 1e280  # the plain sum is used strictly between these (as on the CPU)
+
+
+@cuda.jit(device=True)
+def norm_acc(v, m, s, p):
+    a = abs(float(v))
+    p += a * a
+    if a > m:
+        r = m / a
+        s = s * r * r + 1.0
+        m = a
+    elif a > 0.0:
+        r = a / m
+        s += r * r
+    return m, s, p
+
+
+@cuda.jit(device=True)
+def block_norm(m, s, p, part, t):
+    """part[t, block] = the block's combined (m, s, p).
+
+    Every thread of the block must call it (a power-of-two block of at most MAX_TPB
+    threads). A shared-memory tree, no warp shuffles, so the simulator runs it too.
+    """
+    bm = cuda.shared.array(MAX_TPB, np.float64)
+    bs = cuda.shared.array(MAX_TPB, np.float64)
+    bp = cuda.shared.array(MAX_TPB, np.float64)
+    tid = cuda.threadIdx.x
+    cuda.syncthreads()  # the previous call's readers are done
+    bm[tid] = m
+    bs[tid] = s
+    bp[tid] = p
+    cuda.syncthreads()
+    step = cuda.blockDim.x // 2
+    while step > 0:
+        if tid < step:
+            m1 = bm[tid]
+            m2 = bm[tid + step]
+            mx = max(m1, m2)
+            if mx > 0.0 and not math.isinf(mx):
+                acc = 0.0
+                if m1 > 0.0:
+                    r = m1 / mx
+                    acc += bs[tid] * r * r
+                if m2 > 0.0:
+                    r = m2 / mx
+                    acc += bs[tid + step] * r * r
+                bs[tid] = acc
+            bm[tid] = mx
+            bp[tid] += bp[tid + step]
+        cuda.syncthreads()
+        step //= 2
+    if tid == 0:
+        blk = cuda.blockIdx.x
+        part[t, blk, 0] = bm[0]
+        part[t, blk, 1] = bs[0]
+        part[t, blk, 2] = bp[0]
+
+
+@cuda.jit(device=True)
+def combine_ms(part, t, nbk):
+    """(m, s) with ‖·‖² = m² s from the nbk block partials of step t, chosen as the CPU's
+    scaled_sumsq chooses: the plain sum (m = 1) unless it is 0 < p outside (PLAIN_LO, PLAIN_HI)."""
+    p = 0.0
+    mx = 0.0
+    for k in range(nbk):
+        p += part[t, k, 2]
+        mx = max(mx, part[t, k, 0])
+    if p == 0.0 or (p > PLAIN_LO and p < PLAIN_HI) or not p == p or mx == 0.0 or math.isinf(mx):
+        return 1.0, p
+    s = 0.0
+    for k in range(nbk):
+        mk = part[t, k, 0]
+        if mk > 0.0:
+            r = mk / mx
+            s += part[t, k, 1] * r * r
+    return mx, s
+
+
+@cuda.jit(device=True)
+def combine_norm(part, t, nbk):
+    m, s = combine_ms(part, t, nbk)
+    return m * math.sqrt(s)
+
+
+@cuda.jit
+def _finish_norms(part, scale, renorm, out):
+    """out[r, t] = ‖·‖ of row r, step t from its partials, or log‖·‖ + scale[r, t] (renorm)."""
+    i = cuda.grid(1)
+    n = cuda.gridsize(1)
+    T = out.shape[1]
+    while i < out.shape[0] * T:
+        r = i // T
+        t = i - r * T
+        m, s = combine_ms(part[r], t, part.shape[2])
+        if not renorm:
+            out[r, t] = m * math.sqrt(s)
+        elif s > 0.0:
+            out[r, t] = math.log(m) + 0.5 * math.log(s) + scale[r, t]
+        elif s == 0.0:
+            out[r, t] = -math.inf
+        else:
+            out[r, t] = math.nan
+        i += n
+
+
+@cuda.jit(device=True)
+def block_add(val, out, idx):
+    """out[idx] += the sum of val over the block (as block_norm: every thread calls it)."""
+    buf = cuda.shared.array(MAX_TPB, np.float64)
+    tid = cuda.threadIdx.x
+    cuda.syncthreads()  # the previous call's readers of buf are done
+    buf[tid] = val
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if tid < s:
+            buf[tid] += buf[tid + s]
+        cuda.syncthreads()
+        s //= 2
+    if tid == 0:
+        cuda.atomic.add(out, idx, buf[0])
+
+
+# -- small kernels --------------------------------------------------------------------------
+
+@cuda.jit
+def _fill1(a, v):
+    i = cuda.grid(1)
+    n = cuda.gridsize(1)
+    while i < a.shape[0]:
+        a[i] = v
+        i += n
+
+
+@cuda.jit
+def _ew3(src, dst, add):
+    """dst = src, or dst += src (add), over 3-D arrays of any strides."""
+    i = cuda.grid(1)
+    n = cuda.gridsize(1)
+    d1 = dst.shape[1]
+    d2 = dst.shape[2]
+    total = dst.shape[0] * d1 * d2
+    while i < total:
+        a = i // (d1 * d2)
+        r = i - a * d1 * d2
+        b = r // d2
+        c = r - b * d2
+        if add:
+            dst[a, b, c] += src[a, b, c]
+        else:
+            dst[a, b, c] = src[a, b, c]
+        i += n
+
+
+@cuda.jit
+def _transpose(src, dst):
+    i = cuda.grid(1)
+    n = cuda.gridsize(1)
+    rows = dst.shape[0]
+    cols = dst.shape[1]
+    while i < rows * cols:
+        r = i // cols
+        c = i - r * cols
+        dst[r, c] = src[c, r]
+        i += n
+
+
+@cuda.jit
+def _slice_sumsq(a, off, col0, width, t0, out):
+    """out[t0 + k] += sum of squares of a[k - off + t0 ..., :, col0:col0+width]; a block per k."""
+    k = cuda.blockIdx.x
+    B = a.shape[1]
+    acc = 0.0
+    i = cuda.threadIdx.x
+    while i < B * width:
+        b = i // width
+        j = i - b * width
+        v = float(a[t0 + k - off, b, col0 + j])
+        acc += v * v
+        i += cuda.blockDim.x
+    block_add(acc, out, t0 + k)
+
+
+# -- launch sizes ---------------------------------------------------------------------------
+
+def next_pow2(n):
+    p = 1
+    while p < n:
+        p *= 2
+    return p
+
+
+def tpb_for(n):
+    """A power-of-two block size for n units of work."""
+    if SIMULATOR:
+        return min(SIM_TPB, next_pow2(max(n, 1)))
+    return min(MAX_TPB, max(32, next_pow2(n)))
+
+
+def blocks_for(n, tpb, cap=None):
+    nb = max(1, -(-n // tpb))
+    if SIMULATOR:
+        nb = min(nb, 2)  # grid-stride kernels need not cover n, and the simulator runs blocks serially
+    if cap is not None:
+        nb = min(nb, cap)
+    return nb
+
+
+# -- allocation, transfer, launch -------------------------------------------------------------
+
+def is_device_array(a):
+    """A numba device array or a foreign one that exports __cuda_array_interface__."""
+    if isinstance(a, np.ndarray):
+        return False
+    return bool(getattr(a, "__cuda_ndarray__", False)) or hasattr(a, "__cuda_array_interface__")
+
+
+def as_device_view(a):
+    """A numba device array viewing a (no copy); a foreign CUDA array is wrapped."""
+    if getattr(a, "__cuda_ndarray__", False):
+        return a
+    return cuda.as_cuda_array(a)
+
+
+def empty(shape, dtype):
+    if _DRY["on"]:
+        return np.empty(shape, dtype)
+    return cuda.device_array(shape, dtype)
+
+
+def zeros(shape, dtype):
+    if _DRY["on"]:
+        return np.zeros(shape, dtype)
+    if SIMULATOR:
+        return cuda.to_device(np.zeros(shape, dtype))
+    a = cuda.device_array(shape, dtype)
+    fill(a, 0)
+    return a
+
+
+def to_device(a):
+    if _DRY["on"]:
+        return np.array(a)
+    return cuda.to_device(np.ascontiguousarray(a))
+
+
+def to_host(a):
+    if _DRY["on"]:
+        return np.array(a)
+    return a.copy_to_host()
+
+
+def flat(a):
+    """The 1-D view of a C-contiguous array."""
+    return a.reshape(a.size) if not _DRY["on"] else a.reshape(-1)
+
+
+def launch(kernel, griddim, blockdim, args, sharedmem=0):
+    if _DRY["on"]:
+        _compile_only(kernel, args)
+        return
+    kernel[griddim, blockdim, 0, sharedmem](*args)
+
+
+def fill(a, value):
+    """Set every element of a C-contiguous device array."""
+    f = flat(a)
+    tpb = tpb_for(f.shape[0])
+    launch(_fill1, blocks_for(f.shape[0], tpb, cap=4096), tpb, (f, value))
+
+
+def _3d(a):
+    return a if len(a.shape) == 3 else a.reshape((1,) * (3 - len(a.shape)) + tuple(a.shape))
+
+
+def copy(src, dst):
+    """dst[...] = src (same shape; dst may be a strided view; 1-D and 2-D need contiguity)."""
+    _ew(src, dst, False)
+
+
+def add_into(dst, src):
+    """dst += src (same shape)."""
+    _ew(src, dst, True)
+
+
+def _ew(src, dst, add):
+    s, d = _3d(src), _3d(dst)
+    n = int(np.prod(d.shape))
+    tpb = tpb_for(n)
+    launch(_ew3, blocks_for(n, tpb, cap=4096), tpb, (s, d, add))
+
+
+def transpose(src):
+    """A C-contiguous transposed copy of a 2-D device array."""
+    rows, cols = src.shape
+    dst = empty((cols, rows), src.dtype)
+    n = rows * cols
+    tpb = tpb_for(n)
+    launch(_transpose, blocks_for(n, tpb, cap=4096), tpb, (src, dst))
+    return dst
+
+
+def contiguous(a):
+    """a itself when C-contiguous, else a contiguous device copy."""
+    if _DRY["on"] or a.is_c_contiguous():
+        return a
+    out = empty(a.shape, a.dtype)
+    if len(a.shape) == 3:
+        copy(a, out)
+    elif len(a.shape) == 2:
+        # A 2-D view made contiguous through its transpose's transpose keeps the copy kernels 3-D.
+        out = transpose(transpose(a))
+    else:
+        host = to_host(a)  # 1-D vectors (biases) are small
+        out = to_device(host)
+    return out
+
+
+def finish_norms(part, scale=None):
+    """Host array (rows, T) of norms from device partials (rows, T, NB, 3); with a scale
+    (rows, T), log-norms plus it (the log_norms mode)."""
+    rows, T = part.shape[0], part.shape[1]
+    out = empty((rows, T), np.float64)
+    tpb = tpb_for(rows * T)
+    renorm = scale is not None
+    launch(_finish_norms, blocks_for(rows * T, tpb, cap=4096), tpb, (part, scale if renorm else out, renorm, out))
+    return to_host(out)
+
+
+def slice_sumsq(a, off, col0, width, t0, n, out):
+    """out[t0:t0+n] += squared norms of a[t - off, :, col0:col0+width] for t in [t0, t0+n)."""
+    tpb = tpb_for(a.shape[1] * width)
+    launch(_slice_sumsq, n, tpb, (a, off, col0, width, t0, out))
+
+
+# -- compile-only mode ------------------------------------------------------------------------
+
+def _compile_only(kernel, args):
+    from numba.cuda.typing.typeof import typeof  # noqa: PLC0415 - only in compile-only mode
+
+    sig = tuple(typeof(a) for a in args)
+    key = (kernel.py_func, sig)
+    if key in _DRY["seen"]:
+        return
+    cuda.compile_ptx(kernel.py_func, sig, cc=_DRY["cc"])
+    _DRY["seen"][key] = True
+
+
+def ptx_check(run, cc=(9, 0)):
+    """Call run() with every launch replaced by a PTX compilation (no GPU needed).
+
+    Needs numba-cuda with the CUDA toolkit's NVVM and NVRTC libraries, and the simulator
+    off. Returns the number of distinct (kernel, signature) pairs compiled.
+    """
+    if SIMULATOR:
+        raise RuntimeError("ptx_check compiles for a real GPU: run it with NUMBA_ENABLE_CUDASIM unset")
+    import numba.cuda.dispatcher as dispatcher  # noqa: PLC0415
+
+    class _Device:  # device functions ask the current device for its compute capability
+        compute_capability = cc
+
+    saved = dispatcher.get_current_device
+    dispatcher.get_current_device = _Device
+    _DRY.update(on=True, cc=cc, seen={})
+    try:
+        run()
+        return len(_DRY["seen"])
+    finally:
+        _DRY["on"] = False
+        dispatcher.get_current_device = saved

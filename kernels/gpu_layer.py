@@ -1,0 +1,463 @@
+"""One layer, one direction, on the GPU: the launch structure around the per-unit steps.
+
+Forward: the input projection of all T steps is one tiled matmul (gpu_matmul.gemm), then
+the time loop runs either
+
+- per step: one launch per step (two for the reset-before GRU), one thread per (b, j),
+  each computing its unit's G recurrent dot products and gates (``_step_kernels``); or
+- persistent (Diamos et al. 2016): one cooperative launch for all T steps. Block k owns
+  hidden units [k*Jb, (k+1)*Jb) for every batch row and stages their columns of W_hh in
+  shared memory once; a grid-wide barrier (grid.sync()) separates the steps
+  (``_persistent_kernels``).
+
+Backward through a window [ts, te] has the same two structures. A step's launch first
+takes the previous step's dL/da through W_hh (the recurrent product) into the carry, adds
+dL/dh_t, then runs the gate derivatives, writing dL/da_t for the weight gradients, which
+the driver forms afterwards with large matmuls (gpu_network.py). The norms ‖dL/dh_t‖ and
+‖dL/dc_t‖ are reduced per block in shared memory, in float64 and safe from under- and
+overflow, into one partial per block that the driver combines (gpu_common.block_norm).
+log_norms mode splits each backward step in two (PROD, then GATE: see gpu_common), since
+renormalizing the carry needs its norm over all units first.
+
+Neither structure uses warp-level intrinsics, so both run in Numba's CUDA simulator; there a
+cooperative grid has one block, so the persistent kernel runs with Jb = H. On a GPU the
+persistent kernel is chosen ("auto") wherever its W_hh slices fit the shared memory of a
+co-resident grid (on an H100 in float32, an LSTM up to H of about 1000), else the per-step
+launches run. The two agree to rounding: each unit's dot products run in the same order.
+"""
+
+import functools
+import os
+import warnings
+
+import numpy as np
+from numba import cuda
+from numba.cuda import types as cuda_types
+
+from . import gpu_common as gc
+from . import gpu_gru, gpu_lstm, gpu_rnn
+from .cells import GRU_RESET_BEFORE
+from .gpu_common import FUSED, GATE, PHASE_B, PROD, block_norm, norm_acc
+from .gpu_matmul import gemm
+
+FAMILIES = {"rnn": gpu_rnn, "lstm": gpu_lstm, "gru": gpu_gru}
+
+# Static shared memory per block without an opt-in attribute; the W_hh slice of a
+# persistent block must fit in it beside block_norm's three float64 buffers.
+SMEM_LIMIT = 48 * 1024 - 3 * gc.MAX_TPB * 8
+_UNAVAILABLE = []  # why the persistent kernel could not be compiled or queried, once it failed
+
+
+def default_persistent():
+    """The persistent-kernel policy from BPTTLAB_CUDA_PERSISTENT: auto (default), 1 or 0."""
+    v = os.environ.get("BPTTLAB_CUDA_PERSISTENT", "auto").strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    return "auto"
+
+
+def forward_phases(spec):
+    return 2 if spec.family == "gru" and spec.variant == GRU_RESET_BEFORE else 1
+
+
+# -- kernels ----------------------------------------------------------------------------------
+
+@functools.cache
+def _step_kernels(family):
+    mod = FAMILIES[family]
+    fwd_unit, bwd_unit = mod.fwd_unit, mod.bwd_unit
+    has_c = family == "lstm"
+
+    @cuda.jit
+    def fwd_step(ph, xp, hs, cs, acts, aux, w, b_hh, peep, t, p, q, cp, cq, gi, variant):
+        B = hs.shape[1]
+        H = hs.shape[2]
+        u = cuda.grid(1)
+        if u < B * H:
+            b = u // H
+            j = u - b * H
+            # w: W_hh^T (H, G*H) flattened; gate k of unit j is column k*H + j.
+            fwd_unit(ph, xp, hs, cs, acts, aux, w, xp.shape[2], j, H, b_hh, peep, t, p, q, cp, cq, gi, b, j, H,
+                     variant)
+
+    @cuda.jit
+    def bwd_step(mode, hs, cs, acts, aux, w, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj, rec, acc_ss,
+                 t, tp, has_prev, reverse, variant, renorm, ngs, ssp, scl, nrm_h, nrm_c):
+        B = hs.shape[1]
+        H = hs.shape[2]
+        if reverse:
+            p = t + 1
+            q = t
+        else:
+            p = t
+            q = t + 1
+        u = cuda.grid(1)
+        mh = sh = ph = mc = sc = pc = 0.0
+        if u < B * H:
+            b = u // H
+            j = u - b * H
+            # w: W_hh (G*H, H) flattened; unit j's column is j, row stride H.
+            vh, vc = bwd_unit(mode, hs, cs, acts, aux, w, H, j, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
+                              inj, t, tp, p, q, has_prev, variant, renorm, ngs, ssp, cuda.gridDim.x, scl, b, j, H)
+            mh, sh, ph = norm_acc(vh, mh, sh, ph)
+            if acc_ss:  # the raw carry's norm is over (dh, dc) together
+                mh, sh, ph = norm_acc(vc, mh, sh, ph)
+            else:
+                mc, sc, pc = norm_acc(vc, mc, sc, pc)
+        # Every thread of the block reaches the reductions (uniform conditions).
+        if acc_ss:
+            block_norm(mh, sh, ph, ssp, t)
+        if rec:
+            block_norm(mh, sh, ph, nrm_h, t)
+            if has_c:
+                block_norm(mc, sc, pc, nrm_c, t)
+
+    return fwd_step, bwd_step
+
+
+@functools.cache
+def _persistent_kernels(family, dtype_name):
+    mod = FAMILIES[family]
+    fwd_unit, bwd_unit = mod.fwd_unit, mod.bwd_unit
+    has_c = family == "lstm"
+    nbt = getattr(cuda_types, dtype_name)  # a Numba type: the simulator sizes dynamic shared arrays by it
+
+    @cuda.jit
+    def fwd_persist(xp, hs, cs, acts, aux, w_t, b_hh, peep, reverse, training, variant, G, nph, Jb):
+        ws = cuda.shared.array(0, nbt)
+        T = xp.shape[0]
+        B = hs.shape[1]
+        H = hs.shape[2]
+        tid = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        j0 = cuda.blockIdx.x * Jb
+        nj = min(Jb, H - j0)
+        ldw = G * Jb
+        # The block's columns of W_hh^T, gate-major: ws[m*G*Jb + k*Jb + jl] = W_hh^T[m, k*H + j0 + jl].
+        e = tid
+        while e < H * G * nj:
+            m = e // (G * nj)
+            r = e - m * G * nj
+            k = r // nj
+            jl = r - k * nj
+            ws[m * ldw + k * Jb + jl] = w_t[m, k * H + j0 + jl]
+            e += nt
+        cuda.syncthreads()
+        grid = cuda.cg.this_grid()
+        for k in range(T):
+            if reverse:
+                t = T - 1 - k
+                p = t + 1
+                q = t
+            else:
+                t = k
+                p = k
+                q = k + 1
+            if training:
+                cp = p
+                cq = q
+                gi = t
+            else:
+                cp = k % 2
+                cq = 1 - k % 2
+                gi = 0
+            for ph in range(nph):
+                e = tid
+                while e < nj * B:
+                    b = e // nj
+                    jl = e - b * nj
+                    fwd_unit(ph, xp, hs, cs, acts, aux, ws, ldw, jl, Jb, b_hh, peep, t, p, q, cp, cq, gi, b, j0 + jl,
+                             H, variant)
+                    e += nt
+                grid.sync()
+
+    @cuda.jit
+    def bwd_persist(hs, cs, acts, aux, w_hh, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj_lo, inj_hi,
+                    rec_lo, rec_hi, ts, te, reverse, variant, renorm, ngs, ssp, scl, nrm_h, nrm_c, cho, carry_out, Jb):
+        ws = cuda.shared.array(0, nbt)
+        B = hs.shape[1]
+        H = hs.shape[2]
+        GH = w_hh.shape[0]
+        tid = cuda.threadIdx.x
+        nt = cuda.blockDim.x
+        j0 = cuda.blockIdx.x * Jb
+        nj = min(Jb, H - j0)
+        # The block's columns of W_hh: ws[r*Jb + jl] = W_hh[r, j0 + jl].
+        e = tid
+        while e < GH * nj:
+            r = e // nj
+            jl = e - r * nj
+            ws[r * Jb + jl] = w_hh[r, j0 + jl]
+            e += nt
+        cuda.syncthreads()
+        grid = cuda.cg.this_grid()
+        nbk = cuda.gridDim.x
+        n = te - ts + 1
+        t = ts
+        for k in range(n):
+            if reverse:
+                t = ts + k
+                tp = t - 1
+                p = t + 1
+                q = t
+            else:
+                t = te - k
+                tp = t + 1
+                p = t
+                q = t + 1
+            has_prev = k > 0
+            inj = inj_lo <= t and t <= inj_hi
+            rec = rec_lo <= t and t <= rec_hi
+            if renorm and has_prev:
+                mh = sh = ph = 0.0
+                e = tid
+                while e < nj * B:
+                    b = e // nj
+                    jl = e - b * nj
+                    vh, vc = bwd_unit(PROD, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
+                                      col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b,
+                                      j0 + jl, H)
+                    mh, sh, ph = norm_acc(vh, mh, sh, ph)
+                    mh, sh, ph = norm_acc(vc, mh, sh, ph)
+                    e += nt
+                block_norm(mh, sh, ph, ssp, t)
+                grid.sync()
+            mode = GATE if renorm else FUSED
+            mh = sh = ph = mc = sc = pc = 0.0
+            e = tid
+            while e < nj * B:
+                b = e // nj
+                jl = e - b * nj
+                vh, vc = bwd_unit(mode, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
+                                  col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j0 + jl, H)
+                mh, sh, ph = norm_acc(vh, mh, sh, ph)
+                mc, sc, pc = norm_acc(vc, mc, sc, pc)
+                e += nt
+            if rec:
+                block_norm(mh, sh, ph, nrm_h, t)
+                if has_c:
+                    block_norm(mc, sc, pc, nrm_c, t)
+            grid.sync()
+            if cho:
+                e = tid
+                while e < nj * B:
+                    b = e // nj
+                    jl = e - b * nj
+                    bwd_unit(PHASE_B, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
+                             inj, t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j0 + jl, H)
+                    e += nt
+                grid.sync()
+        if carry_out:
+            # What leaves the window: the last step's error through W_hh, plus the element-wise carry.
+            e = tid
+            while e < nj * B:
+                b = e // nj
+                jl = e - b * nj
+                bwd_unit(PROD, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
+                         False, t, t, t, t, True, variant, False, ngs, ssp, nbk, scl, b, j0 + jl, H)
+                e += nt
+
+    return fwd_persist, bwd_persist
+
+
+# -- the persistent plan ------------------------------------------------------------------------
+
+def _max_coop_blocks(kern, args, tpb, smem):
+    if gc.SIMULATOR:
+        return 1  # the simulator runs a cooperative grid as one block
+    if gc._DRY["on"]:
+        return 1 << 16
+    # Real GPU only: the co-resident block count of the kernel compiled for these arguments.
+    argtypes = tuple(kern.typeof_pyval(a) for a in args)
+    return kern.compile(argtypes).max_cooperative_grid_blocks(tpb, smem)
+
+
+def _persistent_plan(kern, args_of, H, B, col_bytes, policy):
+    """(nblocks, tpb, Jb, smem) for a persistent launch, or None to run per step.
+
+    col_bytes: shared memory for one hidden unit's column of W_hh (all gates). args_of(Jb)
+    gives the kernel arguments, for the occupancy query.
+    """
+    if policy is False or (_UNAVAILABLE and policy == "auto"):
+        return None
+    if gc.SIMULATOR:
+        smem = H * col_bytes
+        plan = (1, gc.tpb_for(B * H), H, smem) if smem <= SMEM_LIMIT else None
+    else:
+        plan = None
+        jb_max = SMEM_LIMIT // col_bytes
+        if jb_max >= 1:
+            try:
+                mb = _max_coop_blocks(kern, args_of(jb_max), gc.MAX_TPB, jb_max * col_bytes)
+                nblocks = min(mb, H)
+                Jb = -(-H // max(nblocks, 1))
+                if Jb <= jb_max:
+                    nblocks = -(-H // Jb)
+                    tpb = gc.tpb_for(Jb * B)
+                    smem = Jb * col_bytes
+                    if nblocks <= _max_coop_blocks(kern, args_of(Jb), tpb, smem):
+                        plan = (nblocks, tpb, Jb, smem)
+            except Exception as e:
+                # No cooperative launch here (say, libcudadevrt missing from the CUDA toolkit, which
+                # grid.sync() links against): per-step launches still work, so remember and fall back.
+                if policy is True:
+                    raise
+                _UNAVAILABLE.append(repr(e))
+                warnings.warn(f"bpttlab: persistent CUDA kernel unavailable ({e}); using per-step launches", stacklevel=3)
+    if plan is None and policy is True:
+        raise RuntimeError(
+            f"persistent=True: W_hh of H={H} does not fit the shared memory of a cooperative grid on this device"
+        )
+    return plan
+
+
+# -- one layer-direction ------------------------------------------------------------------------
+
+def dummies(dtype):
+    """Placeholders for the buffers a cell does not use (the kernels take every argument)."""
+    return {
+        1: gc.zeros((1,), np.float64),
+        2: gc.zeros((1, 1), dtype),
+        3: gc.zeros((1, 1, 1), dtype),
+        "part": gc.zeros((1, 1, 3), np.float64),
+    }
+
+
+def norm_blocks(B, H):
+    """Room for one norm partial per block, whichever structure runs (a persistent grid has <= H blocks)."""
+    return max(-(-(B * H) // gc.tpb_for(B * H)), H)
+
+
+def forward_layer(spec, lp, X, h0, c0, reverse, training, dums, persistent="auto"):
+    """Run one layer-direction over X (T, B, In): returns (hs, final c or None, tape dict or None).
+
+    hs (T+1, B, H) holds h0 and every h_t laid out as in cpu_layer.state_rows.
+    """
+    T, B, In = X.shape
+    H = lp["w_hh"].shape[1]
+    G = spec.gates
+    GH = G * H
+    dtype = X.dtype
+    xp = gc.empty((T, B, GH), dtype)
+    gemm(X.reshape(T * B, In), lp["w_ih"], xp.reshape(T * B, GH), trans_b=True, bias=lp["b_ih"])
+    first, last = (T, 0) if reverse else (0, T)
+    hs = gc.empty((T + 1, B, H), dtype)
+    gc.copy(h0, hs[first])
+    rows = T if training else 1
+    cs = acts = aux = dums[3]
+    c_final = None
+    if spec.family == "lstm":
+        cs = gc.empty((T + 1 if training else 2, B, H), dtype)
+        gc.copy(c0, cs[first if training else 0])
+        acts = gc.empty((rows, B, GH), dtype)
+        c_final = cs[last] if training else cs[T % 2]
+    elif spec.family == "gru":
+        acts = gc.empty((rows, B, GH), dtype)
+        aux = gc.empty((rows, B, H), dtype)
+    peep = lp["peep"]
+    nph = forward_phases(spec)
+    fwd_persist, _ = _persistent_kernels(spec.family, dtype.name)
+
+    def args_of(Jb):
+        return (xp, hs, cs, acts, aux, lp["w_t"], lp["b_hh"], peep, reverse, training, spec.variant, G, nph, Jb)
+
+    plan = _persistent_plan(fwd_persist, args_of, H, B, GH * np.dtype(dtype).itemsize, persistent)
+    if plan is not None:
+        nblocks, tpb, Jb, smem = plan
+        gc.launch(fwd_persist, nblocks, tpb, args_of(Jb), smem)
+    else:
+        fwd_step, _ = _step_kernels(spec.family)
+        w = gc.flat(lp["w_t"])
+        tpb = gc.tpb_for(B * H)
+        nb = -(-(B * H) // tpb)
+        for k in range(T):
+            t, p, q = (T - 1 - k, T - k, T - 1 - k) if reverse else (k, k, k + 1)
+            cp, cq, gi = (p, q, t) if training else (k % 2, 1 - k % 2, 0)
+            for ph in range(nph):
+                gc.launch(fwd_step, nb, tpb, (ph, xp, hs, cs, acts, aux, w, lp["b_hh"], peep, t, p, q, cp, cq, gi,
+                                              spec.variant))
+    tape = {"X": X, "hs": hs, "cs": cs, "acts": acts, "aux": aux} if training else None
+    return hs, c_final, tape
+
+
+def workspace(spec, T, B, H, dtype, renorm, dums):
+    """Per layer-direction buffers for backward_layer, reused across TBPTT windows."""
+    GH = spec.gates * H
+    ws = {"dg": gc.zeros((T, B, GH), dtype), "dgh": dums[3], "dh": gc.empty((B, H), dtype), "dc": dums[2],
+          "dpeep": dums[3], "ss": dums["part"], "ngs": dums[1]}
+    if spec.family == "gru" and spec.variant != GRU_RESET_BEFORE:
+        ws["dgh"] = gc.zeros((T, B, GH), dtype)
+    if spec.family == "lstm":
+        ws["dc"] = gc.empty((B, H), dtype)
+        if spec.peephole:
+            ws["dpeep"] = gc.zeros((B, 3, H), dtype)
+    if renorm:
+        ws["ss"] = gc.zeros((T, norm_blocks(B, H), 3), np.float64)
+        ws["ngs"] = gc.zeros((T,), np.float64)
+    return ws
+
+
+def backward_layer(spec, lp, tape, ws, dy, dy_off, col0, inj, rec, ts, te, reverse, renorm, nrm_h, nrm_c, scl,
+                   carry_out, persistent="auto"):
+    """Backward through steps [ts, te] of one layer-direction; the carry (ws["dh"], ws["dc"])
+    goes in holding the error entering the window and, with carry_out, comes out holding the
+    error leaving it at the initial-state side.
+
+    dy[t - dy_off, :, col0:col0+H] is added to dL/dh_t for t in inj; for t in rec the norm
+    partials of dL/dh_t (dL/dc_t) go to nrm_h[t] (nrm_c[t]), see gpu_common.block_norm. Returns [(row slice of W_hh, dL/da window (n*B, rows), recurrent input (n*B, H))]
+    for the driver's dW_hh and db_hh.
+    """
+    hs, cs, acts, aux = tape["hs"], tape["cs"], tape["acts"], tape["aux"]
+    B, H = hs.shape[1], hs.shape[2]
+    GH = spec.gates * H
+    n = te - ts + 1
+    cho = spec.family == "gru" and spec.variant == GRU_RESET_BEFORE
+    dg, dgh, dh, dc, dpeep, ss, ngs = (ws[k] for k in ("dg", "dgh", "dh", "dc", "dpeep", "ss", "ngs"))
+    if renorm:
+        gc.slice_sumsq(dy, dy_off, col0, H, inj[0], inj[1] - inj[0] + 1, ngs)
+    _, bwd_persist = _persistent_kernels(spec.family, hs.dtype.name)
+
+    def args_of(Jb):
+        return (hs, cs, acts, aux, lp["w_hh"], dg, dgh, dh, dc, dpeep, lp["peep"], dy, dy_off, col0, inj[0], inj[1],
+                rec[0], rec[1], ts, te, reverse, spec.variant, renorm, ngs, ss, scl, nrm_h, nrm_c, cho, carry_out, Jb)
+
+    plan = _persistent_plan(bwd_persist, args_of, H, B, GH * np.dtype(hs.dtype).itemsize, persistent)
+    if plan is not None:
+        nblocks, tpb, Jb, smem = plan
+        gc.launch(bwd_persist, nblocks, tpb, args_of(Jb), smem)
+    else:
+        _, bwd_step = _step_kernels(spec.family)
+        w = gc.flat(lp["w_hh"])
+        tpb = gc.tpb_for(B * H)
+        nb = -(-(B * H) // tpb)
+
+        def step(mode, t, tp, has_prev, inj_t, rec_t, acc_ss):
+            gc.launch(bwd_step, nb, tpb, (mode, hs, cs, acts, aux, w, dg, dgh, dh, dc, dpeep, lp["peep"], dy, dy_off,
+                                          col0, inj_t, rec_t, acc_ss, t, tp, has_prev, reverse, spec.variant, renorm,
+                                          ngs, ss, scl, nrm_h, nrm_c))
+
+        t = ts
+        for k in range(n):
+            t, tp = (ts + k, ts + k - 1) if reverse else (te - k, te - k + 1)
+            inj_t = inj[0] <= t <= inj[1]
+            rec_t = rec[0] <= t <= rec[1]
+            if renorm:
+                if k > 0:
+                    step(PROD, t, tp, True, False, False, True)
+                step(GATE, t, tp, k > 0, inj_t, rec_t, False)
+            else:
+                step(FUSED, t, tp, k > 0, inj_t, rec_t, False)
+            if cho:
+                step(PHASE_B, t, tp, k > 0, False, False, False)
+        if carry_out:
+            step(PROD, t, t, True, False, False, False)
+    dg2 = dg[ts : te + 1].reshape(n * B, GH)
+    h_in = (hs[ts + 1 : te + 2] if reverse else hs[ts : te + 1]).reshape(n * B, H)
+    if cho:
+        return [(slice(0, 2 * H), dg2[:, : 2 * H], h_in), (slice(2 * H, 3 * H), dg2[:, 2 * H :],
+                                                            aux[ts : te + 1].reshape(n * B, H))]
+    if spec.family == "gru":
+        return [(slice(None), dgh[ts : te + 1].reshape(n * B, GH), h_in)]
+    return [(slice(None), dg2, h_in)]

@@ -1,0 +1,119 @@
+"""The LSTM family on the GPU (plain, peephole, CIFG): the per-unit step of the forward and
+backward pass, fusing the G gate dot products with the gate arithmetic.
+
+Same buffers and equations as cpu_lstm.py. The peephole gradients are accumulated per
+(batch row, unit) in dpeep (B, 3, H), which each thread owns, and summed over the batch
+by the driver, so no two threads ever add into one element.
+"""
+
+import math
+
+from numba import cuda
+
+from .cells import LSTM_CIFG, LSTM_PEEPHOLE
+from .gpu_common import GATE, PROD, dot_cols, dot_rows, enter, sigmoid
+
+GATES = 4  # lstm_cifg uses 3; the kernels take the variant
+FORWARD_PHASES = 1
+
+
+@cuda.jit(device=True)
+def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp, cq, gi, b, j, H, variant):
+    cifg = variant == LSTM_CIFG
+    peephole = variant == LSTM_PEEPHOLE
+    c_prev = cs[cp, b, j]
+    if cifg:
+        a0, a1, a2, _ = dot_cols(hs, p, b, w, ldw, wb, wcs, H, 3)
+        f = sigmoid(a0 + xp[t, b, j] + b_hh[j])
+        g = math.tanh(a1 + xp[t, b, H + j] + b_hh[H + j])
+        ao = a2 + xp[t, b, 2 * H + j] + b_hh[2 * H + j]
+        i = 1 - f
+    else:
+        a0, a1, a2, a3 = dot_cols(hs, p, b, w, ldw, wb, wcs, H, 4)
+        ai = a0 + xp[t, b, j] + b_hh[j]
+        af = a1 + xp[t, b, H + j] + b_hh[H + j]
+        g = math.tanh(a2 + xp[t, b, 2 * H + j] + b_hh[2 * H + j])
+        ao = a3 + xp[t, b, 3 * H + j] + b_hh[3 * H + j]
+        if peephole:
+            ai += peep[0, j] * c_prev
+            af += peep[1, j] * c_prev
+        i = sigmoid(ai)
+        f = sigmoid(af)
+    c = f * c_prev + i * g
+    if peephole:
+        ao += peep[2, j] * c
+    o = sigmoid(ao)
+    cs[cq, b, j] = c
+    hs[q, b, j] = o * math.tanh(c)
+    if cifg:
+        acts[gi, b, j] = f
+        acts[gi, b, H + j] = g
+        acts[gi, b, 2 * H + j] = o
+    else:
+        acts[gi, b, j] = i
+        acts[gi, b, H + j] = f
+        acts[gi, b, 2 * H + j] = g
+        acts[gi, b, 3 * H + j] = o
+
+
+@cuda.jit(device=True)
+def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj,
+             t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j, H):
+    """Returns (dL/dh_t, dL/dc_t) for the norms (PROD mode: the raw carry (dh, dc))."""
+    cifg = variant == LSTM_CIFG
+    peephole = variant == LSTM_PEEPHOLE
+    GH = 3 * H if cifg else 4 * H
+    raw = dh[b, j]
+    if mode != GATE and has_prev:
+        raw = raw + dot_rows(dg, tp, b, w, ldw, wb, 0, GH)
+    dcv = dc[b, j]
+    if mode == PROD:
+        dh[b, j] = raw
+        return float(raw), float(dcv)
+    g_in = raw * 0
+    if inj:
+        g_in = dy[t - dy_off, b, col0 + j]
+    g_h, dcv, s = enter(raw, dcv, has_prev, renorm, inj, g_in, ngs, ssp, nbk, scl, t, tp)
+    if renorm and b == 0 and j == 0:
+        scl[t] = s
+    c = cs[q, b, j]
+    c_prev = cs[p, b, j]
+    if cifg:
+        f = acts[t, b, j]
+        g = acts[t, b, H + j]
+        o = acts[t, b, 2 * H + j]
+        i = 1 - f
+    else:
+        i = acts[t, b, j]
+        f = acts[t, b, H + j]
+        g = acts[t, b, 2 * H + j]
+        o = acts[t, b, 3 * H + j]
+    tc = math.tanh(c)
+    dao = g_h * tc * o * (1 - o)
+    g_c = dcv + g_h * o * (1 - tc * tc)
+    if peephole:
+        g_c += dao * peep[2, j]
+    if cifg:
+        daf = g_c * (c_prev - g) * f * (1 - f)
+        dag = g_c * i * (1 - g * g)
+        dg[t, b, j] = daf
+        dg[t, b, H + j] = dag
+        dg[t, b, 2 * H + j] = dao
+        dc[b, j] = g_c * f
+    else:
+        dai = g_c * g * i * (1 - i)
+        daf = g_c * c_prev * f * (1 - f)
+        dag = g_c * i * (1 - g * g)
+        dg[t, b, j] = dai
+        dg[t, b, H + j] = daf
+        dg[t, b, 2 * H + j] = dag
+        dg[t, b, 3 * H + j] = dao
+        dc_prev = g_c * f
+        if peephole:
+            dc_prev += dai * peep[0, j] + daf * peep[1, j]
+            dpeep[b, 0, j] += dai * c_prev
+            dpeep[b, 1, j] += daf * c_prev
+            dpeep[b, 2, j] += dao * c
+        dc[b, j] = dc_prev
+    dh[b, j] = 0
+    return float(g_h), float(g_c)

@@ -1,0 +1,63 @@
+"""Elman RNN (tanh or ReLU) on the GPU: the per-unit step of the forward and backward pass.
+
+One call handles one hidden unit j of one batch row b at one step: the recurrent product
+(a dot product over a column of W_hh^T, or over a column of W_hh for the error) fused with
+the activation. gpu_layer.py wraps these in the per-step kernels (one thread per unit,
+one launch per step) and in the persistent kernel (W_hh in shared memory, a grid barrier
+per step). Equations and buffers mirror cpu_rnn.py; see there for the semantics.
+"""
+
+import math
+
+from numba import cuda
+
+from .cells import RNN_RELU
+from .gpu_common import GATE, PROD, dot_cols, dot_rows, enter
+
+GATES = 1
+FORWARD_PHASES = 1
+
+
+@cuda.jit(device=True)
+def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp, cq, gi, b, j, H, variant):
+    a, _, _, _ = dot_cols(hs, p, b, w, ldw, wb, wcs, H, 1)
+    v = a + xp[t, b, j] + b_hh[j]
+    if variant == RNN_RELU:
+        # "not v < 0" keeps NaN as NaN, as on the CPU.
+        if not v < 0:
+            hs[q, b, j] = v
+        else:
+            hs[q, b, j] = 0
+    else:
+        hs[q, b, j] = math.tanh(v)
+
+
+@cuda.jit(device=True)
+def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj,
+             t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j, H):
+    """Returns (dL/dh_t, 0) for the norms (PROD mode: the raw carry, 0)."""
+    raw = dh[b, j]
+    if mode != GATE and has_prev:
+        raw = raw + dot_rows(dg, tp, b, w, ldw, wb, 0, H)
+    if mode == PROD:
+        dh[b, j] = raw
+        return float(raw), 0.0
+    g = raw * 0
+    if inj:
+        g = dy[t - dy_off, b, col0 + j]
+    v, _, s = enter(raw, 0.0, has_prev, renorm, inj, g, ngs, ssp, nbk, scl, t, tp)
+    if renorm and b == 0 and j == 0:
+        scl[t] = s
+    h = hs[q, b, j]
+    if variant == RNN_RELU:
+        # h > 0: slope 1; h == 0: slope 0; NaN: NaN, so a NaN step stays visible.
+        if h > 0:
+            dg[t, b, j] = v
+        elif h == 0:
+            dg[t, b, j] = v * 0
+        else:
+            dg[t, b, j] = h
+    else:
+        dg[t, b, j] = v * (1 - h * h)
+    dh[b, j] = 0
+    return float(v), 0.0
