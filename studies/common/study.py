@@ -1,0 +1,174 @@
+"""The Study object every study module defines, and its command line.
+
+A study module ``studies/<name>.py`` builds one :class:`Study` and ends with
+
+    if __name__ == "__main__":
+        raise SystemExit(STUDY.main())
+
+so ``python -m studies.<name> [--quick] [options]`` and ``nox -s studies -- <name> [options]``
+run it, and ``studies.regenerate`` finds it by name.
+
+A run: parse options -> ``configs(opts)`` (JSON-able dicts with a unique ``key``; the seed is
+added here) -> :func:`~studies.common.sweep.run_sweep` computes what the result store lacks,
+saving one file per configuration as each finishes -> ``report(results, opts, writer)`` writes
+figures and tables from the stored results only -> README.md and provenance.json.
+"""
+
+import argparse
+import hashlib
+import importlib
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from .report import REPO_ROOT, ReportWriter, provenance
+from .runners import DaskRunner, ProcessRunner
+from .store import ResultStore
+from .sweep import RUNNERS, run_sweep, with_seeds
+
+
+@dataclass
+class Study:
+    name: str
+    title: str
+    version: int  # bump when compute() changes meaning: stored results of other versions are stale
+    configs: Callable  # (opts) -> list of config dicts, each with a unique "key"
+    compute: Callable  # (config) -> result dict; module-level and pure (picklable for parallel runners)
+    report: Callable  # (results: list of (config, result), opts, writer: ReportWriter) -> None
+    add_arguments: Callable | None = None  # (parser) -> None: the study's own options
+    description: str = ""
+    quick_seconds: float = 60.0  # the budget --quick is sized for (stated in --help)
+    # Source files or directories (relative to the repository) that compute() depends on beyond
+    # kernels/, studies/common/ and the study's own module, which are always included.
+    code: tuple = ()
+
+    def code_paths(self):
+        module = sys.modules.get(getattr(self.compute, "__module__", ""), None)
+        own = [Path(module.__file__)] if module is not None and getattr(module, "__file__", None) else []
+        return [REPO_ROOT / "kernels", REPO_ROOT / "studies" / "common", *own, *(REPO_ROOT / c for c in self.code)]
+
+    def fingerprint(self):
+        """Hash of the code the results depend on, saved with every result: provenance lists the
+        fingerprints a report's results came from, and --same-code reuses only the current one."""
+        return code_fingerprint(self.code_paths())
+
+    def parser(self):
+        p = argparse.ArgumentParser(prog=f"python -m studies.{self.name}", description=self.description or self.title,
+                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        p.add_argument("--quick", action="store_true",
+                       help=f"small sizes for CI (under {self.quick_seconds:.0f} s); does not meet the report's tolerances")
+        p.add_argument("--seed", type=int, default=0, help="base seed; each configuration derives its own from it")
+        p.add_argument("--out", type=Path, default=None,
+                       help=f"report directory (default: reports/{self.name}, or build/reports/{self.name}-quick "
+                            "with --quick so a quick run never overwrites the committed report)")
+        p.add_argument("--results", type=Path, default=None,
+                       help=f"result store (default: build/studies/{self.name}/<quick|full>-seed<seed>)")
+        p.add_argument("--fresh", action="store_true", help="recompute every configuration, ignoring stored results")
+        p.add_argument("--same-code", action="store_true",
+                       help="reuse only results computed by the current source (kernels/, studies/common/, the "
+                            "study's module, by hash); `python -m studies.regenerate` sets it")
+        p.add_argument("--runner", choices=sorted(RUNNERS), default="serial",
+                       help="how configurations are executed: one after another, or in parallel on local processes")
+        p.add_argument("--workers", type=int, default=None,
+                       help="worker processes for --runner processes (default: one per core)")
+        p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
+                       help="run the configurations on the Dask cluster at this scheduler address "
+                            "(e.g. tcp://host:8786); overrides --runner")
+        p.add_argument("--no-progress", action="store_true", help="no progress bar")
+        if self.add_arguments is not None:
+            self.add_arguments(p)
+        return p
+
+    def parse(self, argv=None):
+        opts = self.parser().parse_args(argv)
+        mode = "quick" if opts.quick else "full"
+        opts.mode = mode
+        if opts.out is None:
+            opts.out = REPO_ROOT / ("build/reports" if opts.quick else "reports") / (
+                f"{self.name}-quick" if opts.quick else self.name)
+        if opts.results is None:
+            opts.results = REPO_ROOT / "build" / "studies" / self.name / f"{mode}-seed{opts.seed}"
+        return opts
+
+    def tasks(self, opts):
+        return with_seeds(self.configs(opts), opts.seed)
+
+    def run(self, opts, *, compute=None, runner=None, stats=None):
+        """Compute (or load) every configuration's result; returns [(config, result)].
+
+        ``compute`` replaces the study's compute function (the tests use it to interrupt a sweep);
+        ``stats`` (a dict) receives what run_sweep reports.
+        """
+        store = ResultStore(opts.results, version=self.version)
+        runner = runner or make_runner(opts)
+        try:
+            return run_sweep(self.tasks(opts), compute or self.compute, store, runner,
+                             progress=not opts.no_progress, desc=self.name, fresh=opts.fresh, code=self.fingerprint(),
+                             same_code=opts.same_code, stats=stats)
+        finally:
+            if hasattr(runner, "close"):
+                runner.close()
+
+    def write_report(self, results, opts, prov):
+        writer = ReportWriter(opts.out, self.title)
+        self.report(results, opts, writer)
+        return writer.finish(prov)
+
+    def main(self, argv=None):
+        if getattr(self.compute, "__module__", None) == "__main__":
+            # Under `python -m studies.<name>` run the importable copy of the module instead: its
+            # functions pickle by module name, which a parallel runner's workers can import.
+            return importlib.import_module(f"studies.{self.name}").STUDY.main(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        opts = self.parse(argv)
+        # Provenance first: the dirty flag describes the code that computes, not the outputs
+        # this run is about to write.
+        options = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(opts).items())}
+        for k in ("out", "results"):
+            options[k] = _relative(getattr(opts, k))
+        prov = provenance(["python", "-m", f"studies.{self.name}", *argv], options)
+        prov["code_fingerprint"] = self.fingerprint()
+        t0 = time.perf_counter()
+        stats = {}
+        results = self.run(opts, stats=stats)
+        t1 = time.perf_counter()
+        # Which code computed the results the report shows: one fingerprint, unless stored results
+        # of older code were reused (run with --same-code, or --fresh, to exclude them).
+        prov["results_code"] = stats["codes"]
+        files = self.write_report(results, opts, prov)
+        t2 = time.perf_counter()
+        print(f"{self.name} ({opts.mode}): {len(results)} configurations ({stats['computed']} computed, "
+              f"{stats['loaded']} loaded) in {t1 - t0:.1f} s, "
+              f"report in {t2 - t1:.1f} s -> {_relative(opts.out)}/ ({len(files)} files)", file=sys.stderr)
+        return 0
+
+
+def make_runner(opts):
+    """The runner the options ask for: Dask when given a scheduler, else --runner."""
+    if getattr(opts, "dask_scheduler", None):
+        return DaskRunner(opts.dask_scheduler)
+    if opts.runner == "processes":
+        return ProcessRunner(getattr(opts, "workers", None))
+    return RUNNERS[opts.runner]()
+
+
+def code_fingerprint(paths):
+    """sha256 (first 16 hex digits) over the .py files under ``paths``, by path and content."""
+    files = set()
+    for p in paths:
+        p = Path(p)
+        files.update(p.rglob("*.py") if p.is_dir() else [p] if p.is_file() else [])
+    h = hashlib.sha256()
+    for f in sorted(files, key=lambda f: _relative(f)):
+        h.update(_relative(f).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _relative(path):
+    path = Path(path).resolve()
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,91 @@
+"""Sweeps: a list of configurations, a pure compute function, a store, and a runner.
+
+A study describes *what* to compute (configurations, each a JSON-able dict with a unique
+``key``) and *how* to compute one (``compute(config) -> result dict``, a module-level
+function that depends on nothing but its argument: its random numbers come from
+``config["seed"]``). The sweep decides *which* configurations still need computing (those
+without a complete, current file in the store) and hands them to a runner, saving each result
+as soon as it arrives. Because configurations are independent and self-seeded, the order and
+the place they run in do not change the numbers: a parallel runner only has to implement
+``map`` (see :class:`SerialRunner`), and no study changes.
+"""
+
+import hashlib
+import sys
+from collections import Counter
+
+import numpy as np
+from tqdm.auto import tqdm
+
+
+def derive_seed(base_seed, key):
+    """A 63-bit seed for one configuration: a function of the run's seed and the key only,
+    so the numbers do not depend on which configurations ran before or beside it."""
+    digest = hashlib.sha256(key.encode()).digest()
+    words = [int.from_bytes(digest[i : i + 4], "little") for i in range(0, 16, 4)]
+    ss = np.random.SeedSequence([int(base_seed), *words])
+    return int(ss.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+class SerialRunner:
+    """Runs configurations one after another in this process.
+
+    The runner interface: ``map(fn, configs)`` yields ``(config, result)`` pairs as they
+    finish, in any order. ``fn`` and the configurations are picklable (module-level function,
+    plain dicts), so a process pool or a Dask cluster can run them.
+    """
+
+    name = "serial"
+
+    def map(self, fn, configs):
+        for config in configs:
+            yield config, fn(config)
+
+
+RUNNERS = {"serial": SerialRunner}  # studies.common.runners adds "processes" (and Dask, by address)
+
+
+def with_seeds(configs, base_seed):
+    """Copies of the configurations with ``seed`` set from the run's seed and their key."""
+    out, seen = [], set()
+    for c in configs:
+        key = c["key"]
+        if key in seen:
+            raise ValueError(f"configuration key {key!r} is not unique")
+        seen.add(key)
+        out.append({**c, "seed": derive_seed(base_seed, key)})
+    return out
+
+
+def run_sweep(configs, compute, store, runner=None, *, progress=True, desc=None, fresh=False, code="",
+              same_code=False, stats=None):
+    """Compute every configuration that the store does not already hold; return all results.
+
+    Returns a list of (config, result) in the order of ``configs``. Each result is saved the
+    moment it is computed, so an interrupted sweep (an exception, Ctrl-C, a killed process)
+    keeps everything finished before it, and the next call computes only the rest.
+    ``code`` is the fingerprint of the computing source, saved with each result; ``same_code``
+    reuses only results saved with this fingerprint; ``fresh`` reuses nothing. ``stats``, a dict,
+    receives the counts computed/loaded and {code fingerprint: count} of the results returned.
+    """
+    runner = runner or SerialRunner()
+    results, codes = {}, {}
+    if not fresh:
+        for c in configs:
+            r, stored = store.read(c["key"], c)
+            if r is not None and (not same_code or stored == code):
+                results[c["key"]], codes[c["key"]] = r, stored
+    loaded = len(results)
+    todo = [c for c in configs if c["key"] not in results]
+    with tqdm(total=len(configs), initial=len(results), desc=desc, file=sys.stderr, disable=not progress,
+              unit="config", dynamic_ncols=True) as bar:
+        for config, result in runner.map(compute, todo):
+            store.save(config["key"], config, result, code=code)
+            # Read back rather than keep: a fresh and a resumed run then hand the report
+            # exactly the same objects (scalars as stored), so they write the same bytes.
+            results[config["key"]], codes[config["key"]] = store.read(config["key"], config)
+            bar.update(1)
+            bar.set_postfix_str(config["key"], refresh=False)
+    if stats is not None:
+        stats.update(computed=len(todo), loaded=loaded, codes=dict(sorted(Counter(codes.values()).items())))
+    return [(c, results[c["key"]]) for c in configs]

@@ -1,0 +1,263 @@
+"""The gradient-decay study: Jacobian-vector products, Lyapunov exponents, mean-field theory,
+the exact linear rate, and the quick study end to end."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+import kernels
+from studies import gradient_decay as gd
+from studies.common import meanfield as mf
+from studies.common.jvp import CellDynamics
+
+
+def random_cell(cell, H=5, I=3, seed=0, gain=1.3):
+    """A network with every parameter nonzero (biases, peepholes), float64."""
+    rng = np.random.default_rng(seed)
+    net = kernels.Network(cell, I, H)
+    params = net.init_params(seed=seed, recurrent="gaussian", gain=gain)
+    for k in params:
+        if "bias" in k or "peephole" in k:
+            params[k] = 0.5 * rng.standard_normal(params[k].shape)
+    return net, params, CellDynamics(cell, params), rng
+
+
+def kernel_step(net, params, dyn, s, x):
+    fw = net.forward(params, x.reshape(1, 1, -1), state=dyn.kernel_state(s), training=False)
+    return dyn.state_vector(fw.state)
+
+
+@pytest.mark.parametrize("cell", kernels.CELLS)
+def test_jvp_matches_finite_differences_of_the_kernels_forward(cell):
+    net, params, dyn, rng = random_cell(cell)
+    for _ in range(2):
+        s = 0.7 * rng.standard_normal(dyn.state_size)
+        x = rng.standard_normal(3)
+        V = rng.standard_normal((dyn.state_size, 3))
+        s1, JV = dyn.step(s, dyn.project(x[None])[0], V)
+        np.testing.assert_allclose(s1, kernel_step(net, params, dyn, s, x), rtol=0, atol=1e-14)
+        eps = 1e-6
+        for m in range(V.shape[1]):
+            fd = (kernel_step(net, params, dyn, s + eps * V[:, m], x)
+                  - kernel_step(net, params, dyn, s - eps * V[:, m], x)) / (2 * eps)
+            np.testing.assert_allclose(JV[:, m], fd, rtol=0, atol=2e-8)  # central differences: O(eps^2) + rounding
+        J = dyn.jacobian(s, dyn.project(x[None])[0])
+        np.testing.assert_allclose(J @ V, JV, rtol=1e-12, atol=1e-13)
+
+
+def test_tangent_run_follows_the_kernels_trajectory():
+    net, params, dyn, rng = random_cell("lstm_peephole", H=6, I=4)
+    x = rng.standard_normal((50, 1, 4))
+    s0 = 0.5 * rng.standard_normal(dyn.state_size)
+    fw = net.forward(params, x, state=dyn.kernel_state(s0), training=False)
+    s, _, _, states = dyn.run(dyn.project(x[:, 0]), s0, keep_states=True)
+    np.testing.assert_allclose(s, dyn.state_vector(fw.state), rtol=0, atol=1e-13)
+    np.testing.assert_allclose(states[-1], s, rtol=0, atol=0)
+
+
+def test_lyapunov_of_a_scaled_orthogonal_linear_map_is_ln_g():
+    """rnn_tanh with W_hh = g Q at the zero state: J_t = g Q, every exponent is ln g exactly, and
+    QR's first column is the single renormalized tangent vector."""
+    H, g = 40, 0.8
+    net = kernels.Network("rnn_tanh", H, H)
+    params = net.init_params(seed=1, recurrent="orthogonal", gain=g)
+    params["bias_hh_l0"][:] = 0
+    params["bias_ih_l0"][:] = 0
+    dyn = CellDynamics("rnn_tanh", params)
+    xps = np.zeros((300, H))
+    ex, logs = dyn.lyapunov(xps, np.zeros(H), 5)
+    np.testing.assert_allclose(ex, math.log(g), rtol=0, atol=1e-13)
+    ex1, logs1 = dyn.lyapunov(xps, np.zeros(H), 1)
+    np.testing.assert_allclose(logs1[:, 0], logs[:, 0], rtol=0, atol=1e-13)
+
+
+def test_qr_first_exponent_equals_tangent_vector_renormalization_in_chaos():
+    """Column 1 of repeated QR is one tangent vector renormalized every step: same log growth."""
+    H = 60
+    net = kernels.Network("rnn_tanh", H, H)
+    params = net.init_params(seed=2, recurrent="gaussian", gain=2.0)
+    dyn = CellDynamics("rnn_tanh", params)
+    xps = np.zeros((400, H))
+    s0 = 0.5 * np.random.default_rng(0).standard_normal(H)
+    ex3, logs3 = dyn.lyapunov(xps, s0, 3, seed=7)
+    v = np.linalg.qr(np.random.default_rng(7).standard_normal((H, 3)))[0][:, :1]  # lyapunov's first column
+    _, _, logs1, _ = dyn.run(xps, s0, v, qr=True)
+    np.testing.assert_allclose(logs1[:, 0], logs3[:, 0], rtol=0, atol=1e-12)
+    assert ex3[0] > 0.05  # g = 2 without input is chaotic
+
+
+# -- mean-field theory ------------------------------------------------------------------------
+
+
+def _quad(f, q):
+    return quad(lambda z: f(math.sqrt(q) * z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi), -np.inf, np.inf,
+                epsabs=1e-14, epsrel=1e-12, limit=400)[0]
+
+
+def test_gauss_hermite_expectations_against_adaptive_quadrature():
+    for q in (0.01, 0.5, 2.0, 7.0, 12.0):
+        assert mf.gaussian_mean(lambda a: mf.sech2(a) ** 2, q) == pytest.approx(
+            _quad(lambda a: float(mf.sech2(a)) ** 2, q), rel=1e-9)
+        assert mf.gaussian_mean(lambda a: np.tanh(a) ** 2, q) == pytest.approx(
+            _quad(lambda a: math.tanh(a) ** 2, q), rel=1e-10)
+
+
+@pytest.mark.parametrize(("g", "s2"), [(0.8, 0.25), (1.5, 0.0), (2.5, 0.25), (3.0, 1.0)])
+def test_mean_field_fixed_point_and_chi_against_monte_carlo(g, s2):
+    q = mf.tanh_fixed_point(g, s2)
+    chi = mf.tanh_chi(g, s2)
+    assert q > 0 and chi == pytest.approx(math.exp(2 * mf.tanh_lambda(g, s2)), rel=1e-12)
+    z = np.random.default_rng(3).standard_normal(2_000_000)
+    a = math.sqrt(q) * z
+    t2 = g * g * np.tanh(a) ** 2 + s2
+    d4 = g * g * mf.sech2(a) ** 2
+    # q* is a fixed point of the Monte-Carlo map, and chi its Monte-Carlo mean, within 5 standard errors.
+    assert abs(t2.mean() - q) < 5 * t2.std() / math.sqrt(z.size)
+    assert abs(d4.mean() - chi) < 5 * d4.std() / math.sqrt(z.size)
+
+
+def test_mean_field_q_star_against_a_simulated_network():
+    """The pre-activation variance of a driven random tanh network (H = 600) is q*."""
+    H, g, sx = 600, 1.5, 0.5
+    cfg = {"cell": "rnn_tanh", "H": H, "init": "gaussian", "g": g, "forget_bias": None, "seed": 11}
+    net, params = gd.make_params(cfg)
+    rng = np.random.default_rng(4)
+    x = sx * rng.standard_normal((400, 1, H))
+    y = net.forward(params, x, state=0.5 * rng.standard_normal((1, 1, H)), training=False)
+    fw = net.forward(params, x[200:], state=y.state, training=False)
+    hs = np.concatenate([np.ravel(y.state)[None], fw.y[:-1, 0]])
+    a = hs @ params["weight_hh_l0"].T + x[200:, 0] @ params["weight_ih_l0"].T
+    q = mf.tanh_fixed_point(g, sx * sx)
+    assert np.mean(a * a) == pytest.approx(q, rel=0.03)  # finite-size O(1/sqrt H) and time-average error
+
+
+def test_mean_field_edges_and_limits():
+    assert mf.tanh_fixed_point(0.9) == 0.0 and mf.tanh_lambda(0.9) == pytest.approx(math.log(0.9), abs=1e-15)
+    assert mf.tanh_chi(1.0) == pytest.approx(1.0, abs=1e-15)
+    assert mf.tanh_edge(0.0) == 1.0
+    edge = mf.tanh_edge(0.25)
+    assert 1.5 < edge < 1.6 and mf.tanh_chi(edge, 0.25) == pytest.approx(1.0, abs=1e-10)
+    # Drive only lowers chi (suppresses chaos), and lambda grows with g.
+    assert mf.tanh_lambda(2.0, 0.25) < mf.tanh_lambda(2.0, 0.0)
+    assert mf.tanh_lambda(1.2) < mf.tanh_lambda(1.5) < mf.tanh_lambda(3.0)
+    assert mf.relu_lambda(math.sqrt(2)) == pytest.approx(0.0, abs=1e-15)
+    assert mf.relu_fixed_point(1.0, 0.25) == pytest.approx(0.5) and math.isinf(mf.relu_fixed_point(1.5, 0.25))
+
+
+# -- the linear RNN -----------------------------------------------------------------------------
+
+
+def _undriven_tanh(H, g, init, seed=0):
+    net = kernels.Network("rnn_tanh", H, H)
+    params = net.init_params(seed=seed, recurrent=init, gain=g)
+    params["bias_ih_l0"][:] = 0
+    params["bias_hh_l0"][:] = 0
+    return net, params
+
+
+def _log_norms(net, params, T, H, seed=0):
+    """log||dL/dh_t|| by distance, for a loss at the last step of an undriven network at h = 0."""
+    u = np.random.default_rng(seed).standard_normal(H)
+    fw = net.forward(params, np.zeros((T, 1, H)), state=np.zeros((1, 1, H)))
+    dy = np.zeros((T, 1, H))
+    dy[-1, 0] = u / np.linalg.norm(u)
+    return net.backward(fw.tape, dy, log_norms=True).norms_h[0, ::-1]
+
+
+def test_linear_rnn_rate_is_exact_for_scaled_orthogonal_weights():
+    """At h = 0, tanh' = 1 and the gradient is (W^T)^d u: for W = g Q its norm is g^d exactly,
+    here down to 10^-1204 without underflow."""
+    H, T, g = 32, 4000, 0.5
+    net, params = _undriven_tanh(H, g, "orthogonal")
+    log_h = _log_norms(net, params, T, H)
+    np.testing.assert_allclose(log_h, np.arange(T) * math.log(g), rtol=1e-12, atol=1e-10)
+    assert np.all(np.diff(log_h) <= math.log(g) + 1e-12)  # Pascanu's bound is tight here
+
+
+def test_linear_rnn_rate_is_log_spectral_radius_for_gaussian_weights():
+    """A generic W: the gradient is (W^T)^d u, its log-norm is computed exactly in NumPy (with
+    renormalization), and its rate tends to ln rho(W), the log of the spectral radius."""
+    H, T, g = 48, 6000, 0.9
+    net, params = _undriven_tanh(H, g, "gaussian", seed=5)
+    log_h = _log_norms(net, params, T, H, seed=1)
+    W = params["weight_hh_l0"]
+    v = np.random.default_rng(1).standard_normal(H)
+    v /= np.linalg.norm(v)
+    exact = np.empty(T)
+    acc = 0.0
+    for d in range(T):
+        exact[d] = acc
+        v = W.T @ v
+        n = np.linalg.norm(v)
+        acc += math.log(n)
+        v /= n
+    np.testing.assert_allclose(log_h, exact, rtol=1e-9, atol=1e-9)
+    rate = gd.fit_rate(log_h, 1000)["rate"]
+    assert rate == pytest.approx(math.log(np.max(np.abs(np.linalg.eigvals(W)))), abs=2e-3)
+    assert rate < math.log(np.linalg.norm(W, 2))  # the Pascanu rate is only a bound
+
+
+# -- the study ----------------------------------------------------------------------------------
+
+
+def test_compute_is_deterministic():
+    opts = gd.STUDY.parse(["--quick"])
+    tasks = {c["key"]: c for c in gd.STUDY.tasks(opts)}
+    for key in ("lstm_cifg-gaussian-g2.5-bf1-input", "rnn_tanh-gaussian-g2-free"):
+        r1, r2 = gd.compute(tasks[key]), gd.compute(tasks[key])
+        assert r1.keys() == r2.keys()
+        for k in r1:
+            if isinstance(r1[k], np.ndarray):
+                assert np.array_equal(r1[k], r2[k]), k
+            else:
+                assert r1[k] == r2[k] or (r1[k] != r1[k] and r2[k] != r2[k]), k
+
+
+EXPECTED_FILES = sorted(
+    [f"{n}.{e}" for n in ("decay_no_input", "decay_input", "lyapunov_vs_g", "lyapunov_spectrum", "agreement")
+     for e in ("png", "svg")]
+    + [f"{n}.{e}" for n in ("agreement", "rates", "meanfield", "linear", "pascanu") for e in ("csv", "md")]
+    + ["README.md", "provenance.json"])
+
+
+def test_quick_study_end_to_end(tmp_path):
+    out, res = tmp_path / "out", tmp_path / "res"
+    argv = ["--quick", "--out", str(out), "--results", str(res), "--no-progress"]
+    assert gd.STUDY.main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == EXPECTED_FILES
+    first = {p.name: p.read_bytes() for p in out.iterdir()}
+    configs = gd.configs(gd.STUDY.parse(["--quick"]))
+    assert len(list(res.glob("*.npz"))) == len(configs)  # one result file per configuration
+    n = sum(c["kind"] == "curve" for c in configs)
+
+    # Rerun: every result loads from the store and every file but provenance.json (which records
+    # the command and the state of the checkout) is rewritten byte for byte.
+    assert gd.STUDY.main(argv) == 0
+    second = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert {k: v for k, v in second.items() if k != "provenance.json"} == {
+        k: v for k, v in first.items() if k != "provenance.json"}
+
+    import pandas as pd  # noqa: PLC0415
+
+    df = pd.read_csv(out / "rates.csv")
+    assert len(df) == n and set(df.cell) == set(kernels.CELLS)
+    row = df[(df.cell == "rnn_tanh") & (df.init == "orthogonal") & (df.g == 0.5) & ~df.input].iloc[0]
+    assert row.rate == pytest.approx(math.log(0.5), abs=1e-12) and row.theory == "linear"
+    irnn = df[(df.init == "identity") & ~df.input].iloc[0]
+    assert abs(irnn.rate) < 1e-12 and abs(irnn.lambda1) < 1e-12
+    assert (df[df.cell.isin(gd.ELMAN)].pascanu_violations == 0).all()
+    assert (df.rate_minus_predicted[df.theory == "linear"].abs() < gd.TOL["linear"]).all()
+    assert np.isfinite(df.rate).all() and np.isfinite(df.lambda1).all()
+    summary = pd.read_csv(out / "agreement.csv")
+    assert len(summary) == 8 and (summary.n > 0).all()
+    exact = summary[summary.comparison.str.contains("ln rho\\(J|IRNN|Pascanu")]  # these hold even at quick sizes
+    assert len(exact) == 4 and (exact.within == exact.n).all()
+    prov = json.loads(first["provenance.json"])
+    assert prov["options"]["mode"] == "quick" and prov["command"][:3] == ["python", "-m", "studies.gradient_decay"]
+    readme = first["README.md"].decode()
+    for name in EXPECTED_FILES:
+        if name.endswith((".png", ".csv")):
+            assert f"({name})" in readme, name
