@@ -17,7 +17,9 @@ import sys
 from .common.report import REPO_ROOT, atomic_write_text, relink
 
 # In the order the index shows them. A new study adds its module name here.
-STUDIES = ("gradient_decay", "tbptt", "clipping")
+STUDIES = ("gradient_decay", "tbptt", "clipping", "speed")
+# Studies that time things: never on parallel workers, which would compete for the cores.
+SERIAL = {"speed"}
 
 HEADER = """\
 # bpttlab reports
@@ -74,7 +76,7 @@ def main(argv=None):
     if not opts.index_only:
         for name in opts.only or STUDIES:
             # Committed reports come from the committed code only: stored results of other code are recomputed.
-            args = ["--same-code", "--runner", opts.runner, *(["--fresh"] if opts.fresh else []),
+            args = ["--same-code", "--runner", "serial" if name in SERIAL else opts.runner, *(["--fresh"] if opts.fresh else []),
                     *(["--no-progress"] if opts.no_progress else [])]
             load(name).main(args)
     path = write_index()
