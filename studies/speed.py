@@ -136,8 +136,9 @@ def report(results, opts, w):
            "passes); '% of SGEMM peak' counts the input projection too (2·G·H·I·B·T) against a NumPy SGEMM "
            f"({results[0][0]['sgemm']}³) measured in the same configuration: median {peak:.0f} GFLOP/s. Implementations: "
            f"{', '.join(impls)}. Mode: {'quick' if opts.quick else 'full'}.")
+    center = sizes(opts.quick)["center"]
     for axis, label in (("H", "hidden size H"), ("B", "batch B"), ("T", "sequence length T")):
-        d = df[df["axis"] == axis]
+        d = df[np.logical_and.reduce([df[k] == v for k, v in center.items() if k != axis])]
         if d.empty:
             continue
         fig, axes = figure(1, 2, figsize=(9, 3.2), squeeze=False)
