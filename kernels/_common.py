@@ -1,19 +1,138 @@
-"""Scalar and carry helpers shared by the CPU kernels (inlined by Numba)."""
+"""Scalar math and carry helpers shared by the CPU kernels (inlined by Numba).
+
+``tanh`` and ``sigmoid`` depend on the dtype, picked when a kernel is compiled:
+
+- float64: libm's ``tanh``/``exp``, exactly as written (the finite-difference and oracle
+  tests run in float64);
+- float32: branch-free approximations that LLVM vectorizes (``math.tanh``/``math.exp``
+  calls do not: llvmlite has no vector math library). Measured against float64 libm over
+  every 61st float32 bit pattern (about 37 million inputs): exp at most 1.0 ulp, tanh
+  1.3 ulp, sigmoid 2.4 ulp for results in the normal range (below 1.2e-38 the sigmoid's
+  absolute error stays under 3e-39). NaN stays NaN; tanh(±inf) = ±1, sigmoid(-inf) = 0,
+  sigmoid(+inf) = 1. ``bench/cpu_vs_torch.py --accuracy`` repeats the measurement.
+"""
 
 import math
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
-from ._jit import jit
+from ._jit import jit, overload_math
+
+# -- dtype-dependent scalar math ---------------------------------------------------------
 
 
-@jit
+def tanh(x):
+    """tanh(x): libm in float64, a ≤ 1.3 ulp approximation in float32 (jitted code only)."""
+    raise NotImplementedError("kernels._common.tanh is only callable from jitted code")
+
+
 def sigmoid(x):
-    # Both branches avoid exp overflow; NaN falls through the second and stays NaN.
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+    """1 / (1 + exp(-x)), overflow-free: libm in float64, ≤ 2.4 ulp in float32 (jitted code only)."""
+    raise NotImplementedError("kernels._common.sigmoid is only callable from jitted code")
+
+
+def exp_f32(x):
+    """exp(x) for float32, ≤ 1 ulp, vectorizable (jitted code only)."""
+    raise NotImplementedError("kernels._common.exp_f32 is only callable from jitted code")
+
+
+@intrinsic
+def _f32_from_bits(typingctx, i):
+    """The float32 whose bit pattern is the low 32 bits of the integer i."""
+    if not isinstance(i, types.Integer):
+        return None
+
+    def codegen(context, builder, sig, args):
+        v = args[0]
+        if v.type.width != 32:
+            v = builder.trunc(v, ir.IntType(32))
+        return builder.bitcast(v, ir.FloatType())
+
+    return types.float32(i), codegen
+
+
+@overload_math(exp_f32)
+def _exp_f32(x):
+    if x != types.float32:
+        return None
+
+    def impl(x):
+        # Cephes expf: x = n ln2 + r, |r| <= ln2/2, exp(r) by a degree-7 polynomial, 2^n by
+        # exponent bits (in two factors, so that n = 128 does not overflow the field).
+        hi = np.float32(88.72283935546875)
+        lo = np.float32(-87.33654475)
+        y = hi if x > hi else x  # NaN-preserving clamps: a comparison with NaN is false
+        y = lo if y < lo else y
+        n = np.floor(y * np.float32(1.44269504088896341) + np.float32(0.5))
+        n = n if n == n else np.float32(0.0)  # NaN: keep the integer conversion defined
+        r = y - n * np.float32(0.693359375)
+        r = r - n * np.float32(-2.12194440e-4)
+        p = np.float32(1.9875691500e-4)
+        p = p * r + np.float32(1.3981999507e-3)
+        p = p * r + np.float32(8.3334519073e-3)
+        p = p * r + np.float32(4.1665795894e-2)
+        p = p * r + np.float32(1.6666665459e-1)
+        p = p * r + np.float32(5.0000001201e-1)
+        p = p * r * r + r + np.float32(1.0)
+        ni = np.int32(n)
+        h = ni >> 1
+        e = p * _f32_from_bits((h + 127) << 23) * _f32_from_bits((ni - h + 127) << 23)
+        return np.float32(np.inf) if x > hi else e
+
+    return impl
+
+
+@overload_math(tanh)
+def _tanh(x):
+    if x == types.float32:
+
+        def impl(x):
+            # Cephes tanhf: an odd polynomial below |x| = 0.625, 1 - 2 / (exp(2|x|) + 1) above.
+            one = np.float32(1.0)
+            ax = abs(x)
+            big = one - np.float32(2.0) / (exp_f32(np.float32(2.0) * ax) + one)
+            big = -big if x < 0 else big
+            z = x * x
+            p = np.float32(-5.70498872745e-3)
+            p = p * z + np.float32(2.06390887954e-2)
+            p = p * z + np.float32(-5.37397155531e-2)
+            p = p * z + np.float32(1.33314422036e-1)
+            p = p * z + np.float32(-3.33332819422e-1)
+            small = x + x * z * p
+            return small if ax < np.float32(0.625) else big  # NaN: big, which is NaN
+
+        return impl
+    if isinstance(x, types.Float):
+        return lambda x: math.tanh(x)
+    return None
+
+
+@overload_math(sigmoid)
+def _sigmoid(x):
+    if x == types.float32:
+
+        def impl(x):
+            one = np.float32(1.0)
+            return one / (one + exp_f32(-x))  # exp overflow gives 1/inf = 0
+
+        return impl
+    if isinstance(x, types.Float):
+
+        def impl64(x):
+            # Both branches avoid exp overflow; NaN falls through the second and stays NaN.
+            if x >= 0:
+                return 1.0 / (1.0 + math.exp(-x))
+            e = math.exp(x)
+            return e / (1.0 + e)
+
+        return impl64
+    return None
+
+
+# -- steps and carries -------------------------------------------------------------------
 
 
 @jit
@@ -27,6 +146,15 @@ def step_indices(k, T, reverse):
         t = T - 1 - k
         return t, t + 1, t
     return k, k, k + 1
+
+
+@jit
+def add_rows(acc, g, b0, b1):
+    """acc (float64, width W) += the sum of rows [b0, b1) of g (B, W): a bias gradient."""
+    for b in range(b0, b1):
+        row = g[b]
+        for j in range(acc.shape[0]):
+            acc[j] += row[j]
 
 
 @jit
@@ -110,13 +238,32 @@ def scaled_sumsq(a, c):
 
 
 @jit
-def record(norms, t, a, c, scale, renorm):
-    """Store ‖(a, c)‖, or log‖(a, c)‖ + scale when renormalized."""
+def record_part(parts, t, a, c):
+    """Store this batch chunk's (m, s) of ‖(a, c)‖² = m² s at step t (see finish_norms)."""
     m, s = scaled_sumsq(a, c)
-    if renorm:
-        if s > 0.0:
-            norms[t] = math.log(m) + 0.5 * math.log(s) + scale
+    parts[t, 0] = m
+    parts[t, 1] = s
+
+
+@jit
+def finish_norms(parts, scales, norms, lo, hi, renorm):
+    """norms[t] for t in [lo, hi] from the chunks' parts (nchunks, T, 2): ‖·‖, or with renorm
+    log‖·‖ + scales[t]. One chunk gives exactly what a single (m, s) pair gives."""
+    for t in range(lo, hi + 1):
+        M = 0.0
+        for c in range(parts.shape[0]):
+            M = max(M, parts[c, t, 0])
+        S = 0.0
+        for c in range(parts.shape[0]):
+            if parts[c, t, 0] == M:
+                S += parts[c, t, 1]
+            else:
+                r = parts[c, t, 0] / M
+                S += parts[c, t, 1] * r * r
+        if renorm:
+            if S > 0.0:
+                norms[t] = math.log(M) + 0.5 * math.log(S) + scales[t]
+            else:
+                norms[t] = -np.inf if S == 0.0 else np.nan
         else:
-            norms[t] = -np.inf if s == 0.0 else np.nan
-    else:
-        norms[t] = m * math.sqrt(s)
+            norms[t] = M * math.sqrt(S)

@@ -1,32 +1,48 @@
 """One layer, one direction, on the CPU: the glue between the network driver and the kernels.
 
-``forward_layer`` runs the input projection (one matrix product for all steps) and the
-jitted time loop; ``backward_layer`` runs the jitted backward over one window and returns
-the buffers from which the driver forms the weight gradients with large matrix products.
+``forward_layer`` runs the jitted time loop (batch chunks on Numba's threads), with the input
+projection either inside it, step by step, or as one matrix product for all steps before it;
+``backward_layer`` runs the jitted backward over one truncation window and turns what it
+leaves (dL/d(pre-activations) of every step) into the weight, bias and input gradients with a
+few large matrix products. All products are _gemm's, on packed weights: the forward packs its
+transposed weights itself; the backward's packs are kept in the prepared-parameter dict (which
+the tape holds), so the windows of a TBPTT pass pack once.
 """
 
 import numpy as np
 
+from ._common import finish_norms
+from ._gemm import MR
 from .cells import GRU_RESET_BEFORE
-from .cpu_gru import gru_backward, gru_cho_backward, gru_cho_forward, gru_forward
-from .cpu_lstm import lstm_backward, lstm_forward
-from .cpu_rnn import rnn_backward, rnn_forward
+from .cpu_par import GRU, GRU_CHO, LSTM, RNN, backward_chunks, forward_chunks, mm_par, pack, time_loop_chunks
 
 
 def prepare(spec, w_ih, w_hh, b_ih, b_hh, peep):
-    """Layer parameters plus the contiguous transposes the time loop multiplies by."""
+    """Layer parameters plus what the time loop uses: the biases summed where they add."""
     H = w_hh.shape[1]
-    lp = {"w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih, "b_hh": b_hh}
+    lp = {"w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih, "b_hh": b_hh, "bias": b_ih + b_hh}
     if spec.family == "lstm":
         lp["peep"] = peep if peep is not None else np.zeros((3, H), w_hh.dtype)
-    if spec.family == "gru" and spec.variant == GRU_RESET_BEFORE:
-        lp["w_rz"] = np.ascontiguousarray(w_hh[: 2 * H])
-        lp["w_n"] = np.ascontiguousarray(w_hh[2 * H :])
-        lp["w_rz_t"] = np.ascontiguousarray(lp["w_rz"].T)
-        lp["w_n_t"] = np.ascontiguousarray(lp["w_n"].T)
-    else:
-        lp["w_hh_t"] = np.ascontiguousarray(w_hh.T)
+    if spec.family == "gru" and spec.variant != GRU_RESET_BEFORE:
+        lp["bias"][2 * H :] = b_ih[2 * H :]  # b_hn sits inside the reset gate's product
     return lp
+
+
+def _packed_t(w, r0, r1):
+    """Rows [r0, r1) of the weight w, packed transposed for _gemm (the forward products x @ w.T).
+    Made afresh by every forward pass (the tape does not keep them)."""
+    cols = w.shape[1]
+    return pack(w.reshape(-1), r0 * cols, cols, cols, r1 - r0, transpose=True)
+
+
+def _packed(lp, name, w, r0, r1):
+    """Rows [r0, r1) of the weight w, packed as they are for _gemm (the backward's products
+    g @ w). Cached in lp (which the tape holds), so the windows of a TBPTT pass pack once."""
+    name = "packed " + name
+    if name not in lp:
+        cols = w.shape[1]
+        lp[name] = pack(w.reshape(-1), r0 * cols, cols, r1 - r0, cols)
+    return lp[name]
 
 
 def state_rows(T, reverse):
@@ -35,35 +51,48 @@ def state_rows(T, reverse):
 
 
 def forward_layer(spec, lp, X, h0, c0, reverse, training):
+    """X (T, B, I) C-contiguous. Returns (y, h_T, c_T, tape or None)."""
     T, B, In = X.shape
     H = lp["w_hh"].shape[1]
     GH = spec.gates * H
     dtype = X.dtype
-    xp = (X.reshape(T * B, In) @ lp["w_ih"].T + lp["b_ih"]).reshape(T, B, GH)
+    wih = _packed_t(lp["w_ih"], 0, GH)
+    # With a few rows per chunk the input projection is done step by step inside the time
+    # loop (as efficient as one large product, and the (T, B, G*H) buffer is never swept
+    # twice; in inference it is one step's worth); with fewer, once for all steps here.
+    nch = time_loop_chunks(T, B, In, H, spec.gates, True)
+    fused = B // nch >= MR
+    xp = np.empty((T if training or not fused else 1, B, GH), dtype)
+    if not fused:
+        mm_par(T * B, GH, In, X.reshape(-1), 0, In, 1, wih, xp.reshape(-1), 0, GH, 0.0)
     first, last = state_rows(T, reverse)
     hs = np.empty((T + 1, B, H), dtype)
     hs[first] = h0
-    tape = {"X": X, "hs": hs}
+    tape = {"X": X, "hs": hs, "acts": xp}
     rows = T if training else 1
+    c_final = None
+    w_hh = lp["w_hh"]
+    none1, none2, none3 = np.empty(0, dtype), np.empty((0, 0), dtype), np.empty((0, 0, 0), dtype)
+    cs = aux = a = none3
+    w2, peep, b_hh = none1, none2, none1
     if spec.family == "rnn":
-        rnn_forward(xp, lp["w_hh_t"], lp["b_hh"], hs, reverse, spec.variant)
-        c_final = None
+        kind, w1 = RNN, _packed_t(w_hh, 0, GH)
     elif spec.family == "lstm":
-        acts = np.empty((rows, B, GH), dtype)
+        kind, w1, peep = LSTM, _packed_t(w_hh, 0, GH), lp["peep"]
         cs = np.empty((T + 1 if training else 2, B, H), dtype)
         cs[first if training else 0] = c0
-        lstm_forward(xp, lp["w_hh_t"], lp["b_hh"], lp["peep"], hs, cs, acts, reverse, spec.variant, training)
-        c_final = cs[last] if training else cs[T % 2]
-        tape.update(cs=cs, acts=acts)
+        tape["cs"] = cs
+    elif spec.variant == GRU_RESET_BEFORE:
+        kind, w1, w2 = GRU_CHO, _packed_t(w_hh, 0, 2 * H), _packed_t(w_hh, 2 * H, GH)
+        aux = tape["aux"] = np.empty((rows, B, H), dtype)  # r * h_{t-1}
     else:
-        acts = np.empty((rows, B, GH), dtype)
-        aux = np.empty((rows, B, H), dtype)
-        if spec.variant == GRU_RESET_BEFORE:
-            gru_cho_forward(xp, lp["w_rz_t"], lp["w_n_t"], lp["b_hh"], hs, acts, aux, reverse, training)
-        else:
-            gru_forward(xp, lp["w_hh_t"], lp["b_hh"], hs, acts, aux, reverse, training)
-        c_final = None
-        tape.update(acts=acts, aux=aux)
+        kind, w1, b_hh = GRU, _packed_t(w_hh, 0, GH), lp["b_hh"]
+        aux = tape["aux"] = np.empty((rows, B, H), dtype)  # W_hn h_{t-1} + b_hn
+        a = np.empty((1, B, GH), dtype)
+    forward_chunks(kind, X, wih, xp, w1, w2, lp["bias"], b_hh, peep, hs, cs, aux, a, reverse, spec.variant, training,
+                   fused, nch)
+    if spec.family == "lstm":
+        c_final = cs[last] if training else cs[T % 2]
     y = hs[:T] if reverse else hs[1:]
     return y, hs[last], c_final, (tape if training else None)
 
@@ -71,43 +100,95 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training):
 def workspace(spec, T, B, H, dtype):
     """Per-layer buffers for backward_layer, reused across TBPTT windows."""
     GH = spec.gates * H
-    ws = {"dgx": np.zeros((T, B, GH), dtype)}
+    ws = {"dg": np.empty((T, B, GH), dtype)}
     if spec.family == "gru" and spec.variant != GRU_RESET_BEFORE:
-        ws["dgh"] = np.zeros((T, B, GH), dtype)
+        ws["dgn"] = np.empty((T, B, H), dtype)
     if spec.family == "lstm":
-        ws["dpeep"] = np.zeros((3, H), dtype)
+        ws["gc"] = np.empty((B, H), dtype)
+    if spec.family == "gru" and spec.variant == GRU_RESET_BEFORE:
+        ws["drh"] = np.empty((1, B, H), dtype)
     return ws
 
 
-def backward_layer(spec, lp, tape, ws, dy, dy_off, inj, rec, ts, te, reverse, dh, dc, renorm, norms_h, norms_c):
-    """Backward through steps [ts, te] of one layer-direction (carry (dh, dc) updated in place).
+def backward_layer(spec, lp, tape, ws, dy, dy_off, inj, rec, ts, te, reverse, dh, dc, renorm, norms_h, norms_c,
+                   grads, dX, dX_beta):
+    """Backward through steps [ts, te] of one layer-direction; the carry (dh, dc) is updated in
+    place and the norms of the steps in ``rec`` are written.
 
-    Returns (log-scale, dgx window, [(row slice of W_hh, dgh window, recurrent input window)]):
-    the driver turns them into dW_ih, db_ih, dx, dW_hh and db_hh.
+    Unless ``renorm``: grads (dict with "w_ih", "w_hh", "b_ih", "b_hh" and for the peephole
+    cell "peep") are accumulated, and dX (te - ts + 1, B, I) receives dL/dx of the window
+    (added to what it holds when dX_beta = 1, overwriting it when 0). Returns the log-scale
+    of the carry (0 unless renorm).
     """
-    hs = tape["hs"]
-    dgx = ws["dgx"]
-    H = hs.shape[2]
-    args = (dy, dy_off, inj[0], inj[1], rec[0], rec[1], ts, te, reverse)
-    h_in = hs[ts + 1 : te + 2] if reverse else hs[ts : te + 1]
-    win = slice(ts, te + 1)
+    hs, acts, X = tape["hs"], tape["acts"], tape["X"]
+    T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+    In = X.shape[2]
+    GH = spec.gates * H
+    nch = 1 if renorm else time_loop_chunks(te - ts + 1, B, 0, H, spec.gates, False)
+    dg = ws["dg"]
+    w_hh = lp["w_hh"]
+    parts_h = np.empty((nch, T, 2))
+    scales = np.zeros(T)
+    dtype = hs.dtype
+    none1, none2, none3 = np.empty(0, dtype), np.empty((0, 0), dtype), np.empty((0, 0, 0), dtype)
+    w2, peep, cs, aux, dg2, gc = none1, none2, none3, none3, none3, none2
+    dbias = np.zeros((nch, GH))
+    dpeep = np.zeros((nch, 3, H))
+    parts_c = np.empty((nch, T, 2))
     if spec.family == "rnn":
-        scale = rnn_backward(hs, lp["w_hh"], *args, spec.variant, dh, renorm, dgx, norms_h)
-        blocks = [(slice(None), dgx[win], h_in)]
+        kind, w1 = RNN, _packed(lp, "w_hh", w_hh, 0, GH)
     elif spec.family == "lstm":
-        scale = lstm_backward(
-            hs, tape["cs"], tape["acts"], lp["w_hh"], lp["peep"], *args, spec.variant,
-            dh, dc, renorm, dgx, ws["dpeep"], norms_h, norms_c,
-        )
-        blocks = [(slice(None), dgx[win], h_in)]
+        kind, w1, peep, cs, gc = LSTM, _packed(lp, "w_hh", w_hh, 0, GH), lp["peep"], tape["cs"], ws["gc"]
     elif spec.variant == GRU_RESET_BEFORE:
-        scale = gru_cho_backward(hs, tape["acts"], lp["w_rz"], lp["w_n"], *args, dh, renorm, dgx, norms_h)
-        blocks = [
-            (slice(0, 2 * H), dgx[win, :, : 2 * H], h_in),
-            (slice(2 * H, 3 * H), dgx[win, :, 2 * H :], tape["aux"][win]),
-        ]
+        kind, w1, w2 = GRU_CHO, _packed(lp, "w_rz", w_hh, 0, 2 * H), _packed(lp, "w_n", w_hh, 2 * H, GH)
+        dg2 = ws["drh"]
     else:
-        dgh = ws["dgh"]
-        scale = gru_backward(hs, tape["acts"], tape["aux"], lp["w_hh"], *args, dh, renorm, dgx, dgh, norms_h)
-        blocks = [(slice(None), dgh[win], h_in)]
-    return scale, dgx[win], blocks
+        kind, w1, aux, dg2 = GRU, _packed(lp, "w_hh", w_hh, 0, GH), tape["aux"], ws["dgn"]
+        dbias = np.zeros((nch, GH + H))
+    scale = backward_chunks(kind, hs, cs, acts, aux, w1, w2, peep, dy, dy_off, inj[0], inj[1], rec[0], rec[1], ts, te,
+                            reverse, spec.variant, dh, dc, renorm, dg, dg2, gc, parts_h, parts_c, scales, dbias, dpeep,
+                            nch)
+    if spec.family == "lstm":
+        finish_norms(parts_c, scales, norms_c, rec[0], rec[1], renorm)
+    finish_norms(parts_h, scales, norms_h, rec[0], rec[1], renorm)
+    if renorm:
+        return scale
+
+    R = (te - ts + 1) * B  # rows of the window's matrices
+    g0 = ts * B  # first row of the window
+    h_off = (ts + 1 if reverse else ts) * B * H  # h_{t-1} of the window's steps
+    db = dbias.sum(axis=0)
+    if spec.family == "gru" and spec.variant != GRU_RESET_BEFORE:
+        # Input side: (r, z) from dgh, n from dgn; recurrent side: dgh.
+        xblocks = [(0, 2 * H, dg, g0 * GH, GH), (2 * H, GH, ws["dgn"], g0 * H, H)]
+        hblocks = [(0, GH, dg, g0 * GH, GH, hs, h_off)]
+        grads["b_hh"] += db[:GH]
+        grads["b_ih"][: 2 * H] += db[: 2 * H]
+        grads["b_ih"][2 * H :] += db[GH:]
+    else:
+        xblocks = [(0, GH, dg, g0 * GH, GH)]
+        if spec.family == "gru":  # reset-before: the n block's recurrent input is r * h_{t-1}
+            hblocks = [(0, 2 * H, dg, g0 * GH, GH, hs, h_off),
+                       (2 * H, GH, dg, g0 * GH + 2 * H, GH, tape["aux"], g0 * H)]
+        else:
+            hblocks = [(0, GH, dg, g0 * GH, GH, hs, h_off)]
+        grads["b_ih"] += db
+        grads["b_hh"] += db
+    # dW_ih += G^T X and dW_hh += G^T h_in: A = G read transposed, B = the window's inputs, packed.
+    xw = pack(X.reshape(-1), g0 * In, In, R, In)
+    for r0, r1, G, off, ld in xblocks:
+        mm_par(r1 - r0, In, R, G.reshape(-1), off, 1, ld, xw, grads["w_ih"].reshape(-1), r0 * In, In, 1.0)
+    packed_in = {}
+    for r0, r1, G, off, ld, rin, rin_off in hblocks:
+        key = (id(rin), rin_off)
+        if key not in packed_in:
+            packed_in[key] = pack(rin.reshape(-1), rin_off, H, R, H)
+        mm_par(r1 - r0, H, R, G.reshape(-1), off, 1, ld, packed_in[key], grads["w_hh"].reshape(-1), r0 * H, H, 1.0)
+    # dX (+)= G W_ih[rows]
+    for r0, r1, G, off, ld in xblocks:
+        wb = _packed(lp, f"w_ih[{r0}:{r1}]", lp["w_ih"], r0, r1)
+        mm_par(R, In, r1 - r0, G.reshape(-1), off, ld, 1, wb, dX.reshape(-1), 0, In, dX_beta)
+        dX_beta = 1.0
+    if spec.peephole:
+        grads["peep"] += dpeep.sum(axis=0)
+    return scale

@@ -1,141 +1,238 @@
 """The LSTM family on the CPU: plain (i, f, g, o), peephole and coupled-gate (CIFG).
 
-One kernel pair serves all three; ``variant`` (see cells.py) picks the gate equations.
-Peephole weights are a (3, H) array (p_i, p_f, p_o); the other variants get zeros.
+One kernel pair serves all three; ``variant`` (see cells.py) picks the gate equations, once
+per row, outside the vectorized loops over hidden units. Peephole weights are a (3, H)
+array (p_i, p_f, p_o); the other variants get zeros.
+
+Conventions shared by every cell's kernels (cpu_rnn.py, cpu_gru.py):
+
+- ``xp`` (T, B, G*H) arrives holding W_ih x_t for every step (one large product done by the
+  caller, without biases); each step adds W_hh h_{t-1} into xp[t] in place and the gate
+  loop overwrites it with the gate activations, so in training xp *is* the tape's ``acts``.
+- A kernel works on batch rows [b0, b1) only. Batch rows never interact in a recurrence, so
+  cpu_par runs independent row chunks on Numba's threads, with no synchronization
+  between steps.
+- The backward kernels write dL/d(pre-activations) to dg[t], add its sum over steps and
+  rows to the chunk's float64 ``dbias`` row (the bias gradients, without another pass over
+  dg), and store the chunk's share of each step's norm in ``parts`` (see
+  _common.finish_norms).
 """
 
-import math
-
-import numpy as np
-
-from ._common import inject, record, renormalize, sigmoid, step_indices
+from ._common import add_rows, inject, record_part, renormalize, sigmoid, step_indices, tanh
+from ._gemm import rec_backward, rec_forward, step_input
 from ._jit import jit
 from .cells import LSTM_CIFG, LSTM_PEEPHOLE
 
+# -- one step of rows [b0, b1): the gate arithmetic, vectorized over hidden units ---------
+# Each gate block gets its own 1-D view: LLVM vectorizes a loop over separate views far
+# better than one over a single row indexed at j, H + j, 2H + j, ...
+
 
 @jit
-def lstm_forward(xp, w_hh_t, b_hh, peep, hs, cs, acts, reverse, variant, training):
-    """Fill hs (T+1, B, H) and cs from xp (T, B, G*H); h0 and c0 rows are already set.
+def _fwd_plain(x, bias, c_prev, c_out, h_out, b0, b1):
+    H = c_out.shape[1]
+    bi, bf, bg, bo = bias[:H], bias[H : 2 * H], bias[2 * H : 3 * H], bias[3 * H :]
+    for b in range(b0, b1):
+        ai, af, ag, ao = x[b, :H], x[b, H : 2 * H], x[b, 2 * H : 3 * H], x[b, 3 * H :]
+        cp, co, ho = c_prev[b], c_out[b], h_out[b]
+        for j in range(H):
+            i = sigmoid(ai[j] + bi[j])
+            f = sigmoid(af[j] + bf[j])
+            g = tanh(ag[j] + bg[j])
+            o = sigmoid(ao[j] + bo[j])
+            c = f * cp[j] + i * g
+            co[j] = c
+            ho[j] = o * tanh(c)
+            ai[j] = i
+            af[j] = f
+            ag[j] = g
+            ao[j] = o
 
-    Training: cs has T + 1 rows laid out like hs, and acts (T, B, G*H) keeps the gate
-    activations. Inference: cs has 2 rows used in turn (c0 in row 0) and acts 1 row.
+
+@jit
+def _fwd_peephole(x, bias, peep, c_prev, c_out, h_out, b0, b1):
+    H = c_out.shape[1]
+    bi, bf, bg, bo = bias[:H], bias[H : 2 * H], bias[2 * H : 3 * H], bias[3 * H :]
+    pi, pf, po = peep[0], peep[1], peep[2]
+    for b in range(b0, b1):
+        ai, af, ag, ao = x[b, :H], x[b, H : 2 * H], x[b, 2 * H : 3 * H], x[b, 3 * H :]
+        cp, co, ho = c_prev[b], c_out[b], h_out[b]
+        for j in range(H):
+            cpj = cp[j]
+            i = sigmoid(ai[j] + bi[j] + pi[j] * cpj)
+            f = sigmoid(af[j] + bf[j] + pf[j] * cpj)
+            g = tanh(ag[j] + bg[j])
+            c = f * cpj + i * g
+            o = sigmoid(ao[j] + bo[j] + po[j] * c)
+            co[j] = c
+            ho[j] = o * tanh(c)
+            ai[j] = i
+            af[j] = f
+            ag[j] = g
+            ao[j] = o
+
+
+@jit
+def _fwd_cifg(x, bias, c_prev, c_out, h_out, b0, b1):
+    H = c_out.shape[1]
+    one = x.dtype.type(1)
+    bf, bg, bo = bias[:H], bias[H : 2 * H], bias[2 * H :]
+    for b in range(b0, b1):
+        af, ag, ao = x[b, :H], x[b, H : 2 * H], x[b, 2 * H :]
+        cp, co, ho = c_prev[b], c_out[b], h_out[b]
+        for j in range(H):
+            f = sigmoid(af[j] + bf[j])
+            g = tanh(ag[j] + bg[j])
+            o = sigmoid(ao[j] + bo[j])
+            c = f * cp[j] + (one - f) * g
+            co[j] = c
+            ho[j] = o * tanh(c)
+            af[j] = f
+            ag[j] = g
+            ao[j] = o
+
+
+@jit
+def _bwd_plain(acts, c, c_prev, dh, dc, gc, dg, b0, b1):
+    H = dh.shape[1]
+    one = dh.dtype.type(1)
+    for b in range(b0, b1):
+        ai, af, ag, ao = acts[b, :H], acts[b, H : 2 * H], acts[b, 2 * H : 3 * H], acts[b, 3 * H :]
+        di, df, dgg, do = dg[b, :H], dg[b, H : 2 * H], dg[b, 2 * H : 3 * H], dg[b, 3 * H :]
+        cb, cp, dhb, dcb, gcb = c[b], c_prev[b], dh[b], dc[b], gc[b]
+        for j in range(H):
+            i = ai[j]
+            f = af[j]
+            g = ag[j]
+            o = ao[j]
+            tc = tanh(cb[j])
+            g_h = dhb[j]
+            g_c = dcb[j] + g_h * o * (one - tc * tc)
+            gcb[j] = g_c
+            di[j] = g_c * g * i * (one - i)
+            df[j] = g_c * cp[j] * f * (one - f)
+            dgg[j] = g_c * i * (one - g * g)
+            do[j] = g_h * tc * o * (one - o)
+            dcb[j] = g_c * f
+
+
+@jit
+def _bwd_peephole(acts, c, c_prev, peep, dh, dc, gc, dg, dpeep, b0, b1):
+    H = dh.shape[1]
+    one = dh.dtype.type(1)
+    pi, pf, po = peep[0], peep[1], peep[2]
+    qi, qf, qo = dpeep[0], dpeep[1], dpeep[2]
+    for b in range(b0, b1):
+        ai, af, ag, ao = acts[b, :H], acts[b, H : 2 * H], acts[b, 2 * H : 3 * H], acts[b, 3 * H :]
+        di, df, dgg, do = dg[b, :H], dg[b, H : 2 * H], dg[b, 2 * H : 3 * H], dg[b, 3 * H :]
+        cb, cp, dhb, dcb, gcb = c[b], c_prev[b], dh[b], dc[b], gc[b]
+        for j in range(H):
+            i = ai[j]
+            f = af[j]
+            g = ag[j]
+            o = ao[j]
+            cj = cb[j]
+            cpj = cp[j]
+            tc = tanh(cj)
+            g_h = dhb[j]
+            dao = g_h * tc * o * (one - o)
+            g_c = dcb[j] + g_h * o * (one - tc * tc) + dao * po[j]
+            gcb[j] = g_c
+            dai = g_c * g * i * (one - i)
+            daf = g_c * cpj * f * (one - f)
+            di[j] = dai
+            df[j] = daf
+            dgg[j] = g_c * i * (one - g * g)
+            do[j] = dao
+            dcb[j] = g_c * f + dai * pi[j] + daf * pf[j]
+            qi[j] += dai * cpj
+            qf[j] += daf * cpj
+            qo[j] += dao * cj
+
+
+@jit
+def _bwd_cifg(acts, c, c_prev, dh, dc, gc, dg, b0, b1):
+    H = dh.shape[1]
+    one = dh.dtype.type(1)
+    for b in range(b0, b1):
+        af, ag, ao = acts[b, :H], acts[b, H : 2 * H], acts[b, 2 * H :]
+        df, dgg, do = dg[b, :H], dg[b, H : 2 * H], dg[b, 2 * H :]
+        cb, cp, dhb, dcb, gcb = c[b], c_prev[b], dh[b], dc[b], gc[b]
+        for j in range(H):
+            f = af[j]
+            g = ag[j]
+            o = ao[j]
+            tc = tanh(cb[j])
+            g_h = dhb[j]
+            g_c = dcb[j] + g_h * o * (one - tc * tc)
+            gcb[j] = g_c
+            df[j] = g_c * (cp[j] - g) * f * (one - f)
+            dgg[j] = g_c * (one - f) * (one - g * g)
+            do[j] = g_h * tc * o * (one - o)
+            dcb[j] = g_c * f
+
+
+# -- the time loops ----------------------------------------------------------------------
+
+
+@jit
+def lstm_forward(X, wih_p, xp, whh_p, bias, peep, hs, cs, reverse, variant, training, fused, b0, b1):
+    """Fill hs[:, b0:b1] (T+1, B, H) and cs; h0 and c0 rows are set.
+
+    xp (T or 1, B, G*H): W_ih x_t, as in rnn_forward; bias = b_ih + b_hh. Training: cs has
+    T + 1 rows laid out like hs, and xp (T rows) ends up holding the gate activations.
+    Inference: cs has 2 rows used in turn (c0 in row 0).
     """
-    T, B, GH = xp.shape
-    H = hs.shape[2]
-    a = np.empty((B, GH), xp.dtype)
-    cifg = variant == LSTM_CIFG
-    peephole = variant == LSTM_PEEPHOLE
+    T, GH = hs.shape[0] - 1, xp.shape[2]
     for k in range(T):
         t, p, q = step_indices(k, T, reverse)
         if training:
-            cp, cq, gi = p, q, t
+            cp, cq = p, q
         else:
-            cp, cq, gi = k % 2, 1 - k % 2, 0
-        np.dot(hs[p], w_hh_t, a)
-        for b in range(B):
-            for j in range(H):
-                c_prev = cs[cp, b, j]
-                if cifg:
-                    f = sigmoid(a[b, j] + xp[t, b, j] + b_hh[j])
-                    g = math.tanh(a[b, H + j] + xp[t, b, H + j] + b_hh[H + j])
-                    ao = a[b, 2 * H + j] + xp[t, b, 2 * H + j] + b_hh[2 * H + j]
-                    i = 1 - f
-                else:
-                    ai = a[b, j] + xp[t, b, j] + b_hh[j]
-                    af = a[b, H + j] + xp[t, b, H + j] + b_hh[H + j]
-                    g = math.tanh(a[b, 2 * H + j] + xp[t, b, 2 * H + j] + b_hh[2 * H + j])
-                    ao = a[b, 3 * H + j] + xp[t, b, 3 * H + j] + b_hh[3 * H + j]
-                    if peephole:
-                        ai += peep[0, j] * c_prev
-                        af += peep[1, j] * c_prev
-                    i = sigmoid(ai)
-                    f = sigmoid(af)
-                c = f * c_prev + i * g
-                if peephole:
-                    ao += peep[2, j] * c
-                o = sigmoid(ao)
-                cs[cq, b, j] = c
-                hs[q, b, j] = o * math.tanh(c)
-                if cifg:
-                    acts[gi, b, j] = f
-                    acts[gi, b, H + j] = g
-                    acts[gi, b, 2 * H + j] = o
-                else:
-                    acts[gi, b, j] = i
-                    acts[gi, b, H + j] = f
-                    acts[gi, b, 2 * H + j] = g
-                    acts[gi, b, 3 * H + j] = o
+            cp, cq = k % 2, 1 - k % 2
+        xi = t if xp.shape[0] == T else 0
+        step_input(X, t, wih_p, xp, xi, fused, b0, b1)
+        rec_forward(hs, p, whh_p, GH, xp, xi, 0, 1.0, b0, b1)
+        if variant == LSTM_CIFG:
+            _fwd_cifg(xp[xi], bias, cs[cp], cs[cq], hs[q], b0, b1)
+        elif variant == LSTM_PEEPHOLE:
+            _fwd_peephole(xp[xi], bias, peep, cs[cp], cs[cq], hs[q], b0, b1)
+        else:
+            _fwd_plain(xp[xi], bias, cs[cp], cs[cq], hs[q], b0, b1)
 
 
 @jit
-def lstm_backward(hs, cs, acts, w_hh, peep, dy, dy_off, inj_lo, inj_hi, rec_lo, rec_hi, ts, te,
-                  reverse, variant, dh, dc, renorm, dg, dpeep, norms_h, norms_c):
-    """Backpropagate through steps [ts, te] (see rnn_backward for the common arguments).
+def lstm_backward(hs, cs, acts, whh_bp, peep, dy, dy_off, inj_lo, inj_hi, rec_lo, rec_hi, ts, te,
+                  reverse, variant, dh, dc, renorm, dg, gc, parts_h, parts_c, scales, dbias, dpeep, b0, b1):
+    """Backpropagate rows [b0, b1) through steps [ts, te] (see rnn_backward for the common
+    arguments).
 
-    (dh, dc) is the carry (dL/dh, dL/dc from later steps); dg[t] receives dL/d(gate
-    pre-activations); dpeep (3, H) accumulates the peephole gradients.
+    (dh, dc) is the carry (dL/dh, dL/dc from later steps); gc (B, H) is scratch for dL/dc_t,
+    whose norm goes to parts_c; dpeep (3, H, float64) accumulates the peephole gradients.
     """
     T = hs.shape[0] - 1
-    B, H = dh.shape
-    cifg = variant == LSTM_CIFG
-    peephole = variant == LSTM_PEEPHOLE
-    no_c = np.empty((0, 0), dh.dtype)
-    gc = np.empty((B, H), dh.dtype)  # dL/dc_t, kept for its norm
+    GH = dg.shape[2]
+    no_c = dh[:0]
     scale = 0.0
     n = te - ts + 1
     for k in range(n):
         t = ts + k if reverse else te - k
         _, p, q = step_indices(T - 1 - t if reverse else t, T, reverse)
         if inj_lo <= t <= inj_hi:
-            scale = inject(dh, dc, dy[t - dy_off], scale, renorm)
+            scale = inject(dh[b0:b1], dc[b0:b1], dy[t - dy_off, b0:b1], scale, renorm)
         if rec_lo <= t <= rec_hi:
-            record(norms_h, t, dh, no_c, scale, renorm)
-        for b in range(B):
-            for j in range(H):
-                c = cs[q, b, j]
-                c_prev = cs[p, b, j]
-                if cifg:
-                    f = acts[t, b, j]
-                    g = acts[t, b, H + j]
-                    o = acts[t, b, 2 * H + j]
-                    i = 1 - f
-                else:
-                    i = acts[t, b, j]
-                    f = acts[t, b, H + j]
-                    g = acts[t, b, 2 * H + j]
-                    o = acts[t, b, 3 * H + j]
-                tc = math.tanh(c)
-                g_h = dh[b, j]
-                dao = g_h * tc * o * (1 - o)
-                g_c = dc[b, j] + g_h * o * (1 - tc * tc)
-                if peephole:
-                    g_c += dao * peep[2, j]
-                gc[b, j] = g_c
-                if cifg:
-                    daf = g_c * (c_prev - g) * f * (1 - f)
-                    dag = g_c * i * (1 - g * g)
-                    dg[t, b, j] = daf
-                    dg[t, b, H + j] = dag
-                    dg[t, b, 2 * H + j] = dao
-                    dc[b, j] = g_c * f
-                else:
-                    dai = g_c * g * i * (1 - i)
-                    daf = g_c * c_prev * f * (1 - f)
-                    dag = g_c * i * (1 - g * g)
-                    dg[t, b, j] = dai
-                    dg[t, b, H + j] = daf
-                    dg[t, b, 2 * H + j] = dag
-                    dg[t, b, 3 * H + j] = dao
-                    dc_prev = g_c * f
-                    if peephole:
-                        dc_prev += dai * peep[0, j] + daf * peep[1, j]
-                        dpeep[0, j] += dai * c_prev
-                        dpeep[1, j] += daf * c_prev
-                        dpeep[2, j] += dao * c
-                    dc[b, j] = dc_prev
+            record_part(parts_h, t, dh[b0:b1], no_c)
+            scales[t] = scale
+        if variant == LSTM_CIFG:
+            _bwd_cifg(acts[t], cs[q], cs[p], dh, dc, gc, dg[t], b0, b1)
+        elif variant == LSTM_PEEPHOLE:
+            _bwd_peephole(acts[t], cs[q], cs[p], peep, dh, dc, gc, dg[t], dpeep, b0, b1)
+        else:
+            _bwd_plain(acts[t], cs[q], cs[p], dh, dc, gc, dg[t], b0, b1)
+        add_rows(dbias, dg[t], b0, b1)
         if rec_lo <= t <= rec_hi:
-            record(norms_c, t, gc, no_c, scale, renorm)
-        np.dot(dg[t], w_hh, dh)
+            record_part(parts_c, t, gc[b0:b1], no_c)
+        rec_backward(dg, t, 0, whh_bp, GH, dh, 0.0, b0, b1)
         if renorm:
             scale = renormalize(dh, dc, scale)
     return scale

@@ -199,11 +199,18 @@ def window_ends(T, k1):
     return ends
 
 
+_GRAD_KEYS = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh",
+              "peep": "weight_peephole"}
+
+
 def backprop_cpu(spec, tape, dy, dh_T, dc_T, k1, k2, renorm):
     T, B, L, D, H = tape.T, tape.B, tape.num_layers, tape.directions, tape.hidden_size
     dtype = tape.dtype
     has_c = spec.has_cell_state
     grads = {k: np.zeros_like(v) for k, v in tape.params.items()}
+    # The gradient arrays of each layer-direction, under the names cpu_layer uses.
+    layer_grads = [[{short: grads[param_key(long, layer, d)] for short, long in _GRAD_KEYS.items()
+                     if param_key(long, layer, d) in grads} for d in range(D)] for layer in range(L)]
     dx = np.zeros((T, B, tape.input_size), dtype)
     shape = (L * D, B, H)
     dh0 = np.zeros(shape, dtype)
@@ -211,6 +218,7 @@ def backprop_cpu(spec, tape, dy, dh_T, dc_T, k1, k2, renorm):
     norms_h = np.zeros((L * D, T))
     norms_c = np.zeros((L * D, T)) if has_c else None
     no_norms = np.zeros(T)
+    no_c = np.empty((0, 0), dtype)
     ws = [[cpu_layer.workspace(spec, T, B, H, dtype) for _ in range(D)] for _ in range(L)]
     dy_dirs = [dy] if D == 1 else [np.ascontiguousarray(dy[..., d * H : (d + 1) * H]) for d in range(D)]
     prev_end = -1
@@ -220,46 +228,34 @@ def backprop_cpu(spec, tape, dy, dh_T, dc_T, k1, k2, renorm):
         above, off, inj = dy_dirs, 0, loss
         for layer in reversed(range(L)):
             X = tape.layers[layer][0]["X"]
-            dX = np.zeros((te - ts + 1, B, X.shape[2]), dtype)
+            # Layer 0 adds its dL/dx straight into dx (windows may overlap when k2 > k1).
+            dX = dx[ts : te + 1] if layer == 0 else np.empty((te - ts + 1, B, X.shape[2]), dtype)
             for d in range(D):
                 idx = layer * D + d
                 lp, lt = tape.prepared[layer][d], tape.layers[layer][d]
                 dh = np.zeros((B, H), dtype)
-                dc = np.zeros((B, H), dtype) if has_c else np.empty((0, 0), dtype)
+                dc = np.zeros((B, H), dtype) if has_c else no_c
                 # The final state came out of step T-1 (forward) or step 0 (reverse).
                 if dh_T is not None and ((d == 0 and te == T - 1) or (d == 1 and w == 0)):
                     dh[:] = dh_T[idx]
                     if has_c:
                         dc[:] = dc_T[idx]
-                scale, dgx, blocks = cpu_layer.backward_layer(
+                cpu_layer.backward_layer(
                     spec, lp, lt, ws[layer][d], above[d], off, inj, loss, ts, te, d == 1, dh, dc, renorm,
                     norms_h[idx], norms_c[idx] if has_c else no_norms,
+                    layer_grads[layer][d], dX, 1.0 if layer == 0 or d > 0 else 0.0,
                 )
                 if renorm:
                     continue
-                n = te - ts + 1
-                gx = dgx.reshape(n * B, -1)
-                grads[param_key("weight_ih", layer, d)] += gx.T @ X[ts : te + 1].reshape(n * B, -1)
-                grads[param_key("bias_ih", layer, d)] += gx.sum(axis=0)
-                dX += (gx @ lp["w_ih"]).reshape(n, B, -1)
-                for rows, gh, rin in blocks:
-                    gh2 = gh.reshape(n * B, -1)
-                    grads[param_key("weight_hh", layer, d)][rows] += gh2.T @ rin.reshape(n * B, H)
-                    grads[param_key("bias_hh", layer, d)][rows] += gh2.sum(axis=0)
                 # What leaves the window next to the initial state is its gradient.
                 if (d == 0 and ts == 0) or (d == 1 and te == T - 1):
                     dh0[idx] += dh
                     if has_c:
                         dc0[idx] += dc
-            above = [dX] if D == 1 else [np.ascontiguousarray(dX[..., d * H : (d + 1) * H]) for d in range(D)]
-            off, inj = ts, (ts, te)
-        if not renorm:
-            dx[ts : te + 1] += dX
+            if layer > 0:
+                above = [dX] if D == 1 else [np.ascontiguousarray(dX[..., d * H : (d + 1) * H]) for d in range(D)]
+                off, inj = ts, (ts, te)
         prev_end = te
     if renorm:
         return Gradients(None, None, None, norms_h, norms_c)
-    if spec.peephole:
-        for layer in range(L):
-            for d in range(D):
-                grads[param_key("weight_peephole", layer, d)] += ws[layer][d]["dpeep"]
     return Gradients(grads, dx, (dh0, dc0) if has_c else dh0, norms_h, norms_c)

@@ -47,9 +47,9 @@ def test_flop_counts_follow_deepbench():
 
 def test_catches_a_kernel_slowed_twofold(monkeypatch):
     """Measure, slow one kernel 2x for real (its layer runs twice), measure again: only it fails."""
-    shape = (40, 8, 16, 48)
+    shape = (50, 16, 32, 64)
     cases = {k: make_case(c, "forward", *shape) for k, c in (("gru", "gru"), ("lstm", "lstm"), ("rnn", "rnn_tanh"))}
-    baseline, _ = regression.measure(cases, rounds=5)
+    baseline, _ = regression.measure(cases, rounds=7)
 
     original = kernels.cpu_layer.forward_layer
 
@@ -59,7 +59,7 @@ def test_catches_a_kernel_slowed_twofold(monkeypatch):
         return original(spec, *args, **kwargs)
 
     monkeypatch.setattr(kernels.cpu_layer, "forward_layer", slowed)
-    scores, _ = regression.measure(cases, rounds=5)
+    scores, _ = regression.measure(cases, rounds=7)
     rows, ok = regression.compare(scores, baseline)
     table = regression.format_table(rows)
     assert not ok, table

@@ -45,6 +45,29 @@ class SerialRunner:
 RUNNERS = {"serial": SerialRunner}  # studies.common.runners adds "processes" (and Dask, by address)
 
 
+class OnOneThread:
+    """``compute`` with the kernels on one Numba thread, wherever the runner runs it.
+
+    With more threads the kernels split the batch into chunks and add the chunks' partial sums
+    (bias gradients, norms) in a different order, which moves the last bits; one thread makes a
+    result the same on every machine and runner. A study that times the kernels (speed) sets
+    its own thread count inside ``compute``. Picklable, like ``compute``.
+    """
+
+    def __init__(self, compute):
+        self.compute = compute
+
+    def __call__(self, config):
+        import numba  # noqa: PLC0415
+
+        before = numba.get_num_threads()
+        numba.set_num_threads(1)
+        try:
+            return self.compute(config)
+        finally:
+            numba.set_num_threads(before)
+
+
 def with_seeds(configs, base_seed):
     """Copies of the configurations with ``seed`` set from the run's seed and their key."""
     out, seen = [], set()
@@ -79,7 +102,7 @@ def run_sweep(configs, compute, store, runner=None, *, progress=True, desc=None,
     todo = [c for c in configs if c["key"] not in results]
     with tqdm(total=len(configs), initial=len(results), desc=desc, file=sys.stderr, disable=not progress,
               unit="config", dynamic_ncols=True) as bar:
-        for config, result in runner.map(compute, todo):
+        for config, result in runner.map(OnOneThread(compute), todo):
             store.save(config["key"], config, result, code=code)
             # Read back rather than keep: a fresh and a resumed run then hand the report
             # exactly the same objects (scalars as stored), so they write the same bytes.

@@ -1,0 +1,452 @@
+"""bpttlab's CPU kernels against PyTorch's nn.LSTM / nn.GRU / nn.RNN, float32, in one run.
+
+For each cell (lstm, gru, rnn_tanh) and each shape (T, B, I, H) of issue 7, times a forward
+pass (inference: torch.no_grad() / ``training=False``) and a forward + backward pass (dL/dy
+at every step; gradients of the parameters, of x and of the initial state) for both, with
+the same number of threads (``--threads``, default 2: ``torch.set_num_threads`` and
+``numba.set_num_threads``); next to them a NumPy SGEMM of 2048³ gives the machine's
+measured BLAS peak. A measurement is the median of ``--repeats`` (7) runs after a warm-up;
+a run calls the function as often as fits in ``--min-run`` seconds (at least once), after a
+pause and one untimed call, so that sub-millisecond calls are not timer noise and every run
+sees the steady state. Torch and ours alternate run by run.
+
+    python -m bench.cpu_vs_torch                 # all 15 points; writes reports/cpu_vs_torch/
+    python -m bench.cpu_vs_torch --quick         # fewer repeats, for a look
+    python -m bench.cpu_vs_torch --cells lstm --shapes 100,64,512,512
+    python -m bench.cpu_vs_torch --accuracy      # also measure the float32 tanh/sigmoid error
+
+The SGEMM peak is NumPy's (OpenBLAS) as the environment configures it; next to it the run
+measures the same product with PyTorch and with kernels/_gemm.py (the GEMM our kernels use;
+they call no BLAS). On the project's machines OpenBLAS (0.3.30/0.3.31, which does not know
+AMD Zen 5) runs its AVX2 "Haswell" kernels, and the environment pins OPENBLAS_CORETYPE=Haswell;
+``--blas-coretype SkylakeX`` measures the peak with OpenBLAS's AVX-512 kernels instead.
+
+Without PyTorch the torch columns are left empty and only our times and the SGEMM peak are
+reported.
+"""
+
+import os
+import sys
+
+# -- before NumPy loads: which OpenBLAS kernels -------------------------------------------
+
+
+def _cpu_flags():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def _choose_coretype(argv):
+    """Apply --blas-coretype NAME (OPENBLAS_CORETYPE) before NumPy loads; say what holds."""
+    want = None
+    for i, a in enumerate(argv):
+        if a == "--blas-coretype" and i + 1 < len(argv):
+            want = argv[i + 1]
+        elif a.startswith("--blas-coretype="):
+            want = a.split("=", 1)[1]
+    if want:
+        os.environ["OPENBLAS_CORETYPE"] = want
+        return f"{want} (--blas-coretype)"
+    if "OPENBLAS_CORETYPE" in os.environ:
+        return f"{os.environ['OPENBLAS_CORETYPE']} (from the environment)"
+    return "unset (OpenBLAS's own detection)"
+
+
+if __name__ == "__main__":
+    _CORETYPE_NOTE = _choose_coretype(sys.argv[1:])
+else:
+    _CORETYPE_NOTE = "as the importing process left it"
+
+import argparse  # noqa: E402
+import csv  # noqa: E402
+import math  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+try:  # PyTorch first: its OpenMP runtime starts with its own defaults
+    import torch
+except ImportError:  # pragma: no cover - the torch columns stay empty
+    torch = None
+
+import numba  # noqa: E402
+
+import kernels  # noqa: E402
+from bench.flops import flops  # noqa: E402
+
+SHAPES = [(100, 1, 64, 128), (64, 32, 32, 64), (100, 32, 128, 256), (1000, 16, 64, 128), (100, 64, 512, 512)]
+CELLS = ("lstm", "gru", "rnn_tanh")
+LARGEST = SHAPES[-1]
+# Issue 7's goals: our speed / PyTorch's, per cell, at the largest shape and elsewhere.
+GOALS = {"lstm": (0.95, 1.5), "gru": (1.0, 2.0), "rnn_tanh": (1.0, 2.0)}
+PEAK_GOAL = 0.80  # the largest shape's forward, as a fraction of the SGEMM peak
+OUT = Path(__file__).resolve().parent.parent / "reports" / "cpu_vs_torch"
+
+
+# -- the timed functions ------------------------------------------------------------------
+
+
+def torch_module(cell, I, H):
+    if cell == "lstm":
+        return torch.nn.LSTM(I, H)
+    if cell == "gru":
+        return torch.nn.GRU(I, H)
+    return torch.nn.RNN(I, H, nonlinearity="tanh" if cell == "rnn_tanh" else "relu")
+
+
+def make_pair(cell, T, B, I, H, seed=0):
+    """{(framework, mode): zero-argument function} for one cell and shape, same parameters."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    dy = rng.standard_normal((T, B, H)).astype(np.float32)
+    fns = {}
+    if torch is not None:
+        torch.manual_seed(seed)
+        m = torch_module(cell, I, H).float()
+        params = {k: v.detach().numpy().copy() for k, v in m.state_dict().items()}
+        xt = torch.from_numpy(x)
+        xg = torch.from_numpy(x.copy()).requires_grad_(True)
+        dyt = torch.from_numpy(dy)
+
+        def t_fwd():
+            with torch.no_grad():
+                return m(xt)
+
+        def t_fb():
+            m.zero_grad(set_to_none=True)
+            xg.grad = None
+            y, _ = m(xg)
+            y.backward(dyt)
+            return xg.grad
+
+        fns["torch", "forward"] = t_fwd
+        fns["torch", "forward_backward"] = t_fb
+    else:
+        params = kernels.init_params(cell, I, H, seed=seed, dtype=np.float32)
+    net = kernels.Network.for_params(cell, params)
+
+    def o_fwd():
+        return net.forward(params, x, training=False)
+
+    def o_fb():
+        fw = net.forward(params, x)
+        return net.backward(fw.tape, dy)
+
+    fns["ours", "forward"] = o_fwd
+    fns["ours", "forward_backward"] = o_fb
+    return fns
+
+
+def _run(fn, n):
+    t0 = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t0) / n
+
+
+def measure(fns, repeats, min_run, pause=0.05):
+    """{key: median seconds per call}; the functions take turns run by run.
+
+    Before each run: a pause (the other framework's OpenMP threads, which spin for a few
+    milliseconds after their work, go to sleep) and one untimed call (so that a run measures
+    the steady state, not the wake-up of sleeping threads and cold caches after the pause).
+    """
+    calls = {}
+    for k, fn in fns.items():
+        fn()
+        fn()  # warm-up: compilation, allocator, thread pools
+        t = _run(fn, 1)
+        calls[k] = max(1, math.ceil(min_run / max(t, 1e-7)))
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            time.sleep(pause)
+            fn()
+            times[k].append(_run(fn, calls[k]))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def sgemm_peaks(repeats, n=2048):
+    """GFLOP/s of a float32 n³ product: NumPy's (the issue's "SGEMM peak"), PyTorch's, and the
+    GEMM bpttlab's kernels use (kernels/_gemm.py, packed B, on the same threads)."""
+    from kernels._gemm import MR  # noqa: PLC0415
+    from kernels.cpu_par import mm_par, pack  # noqa: PLC0415
+
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
+    b = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
+    c = np.empty_like(a)
+    bp = pack(b.reshape(-1), 0, n, n, n)
+    fns = {"numpy": lambda: a @ b,
+           "ours": lambda: mm_par(n, n, n, a.reshape(-1), 0, n, 1, bp, c.reshape(-1), 0, n, 0.0)}
+    if torch is not None:
+        at, bt = torch.from_numpy(a), torch.from_numpy(b)
+        fns["torch"] = lambda: at @ bt
+    out = {}
+    for k, fn in fns.items():
+        fn()
+        ts = []
+        for _ in range(repeats):
+            time.sleep(0.05)
+            fn()
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        out[k] = 2 * n**3 / statistics.median(ts)
+    assert MR > 0
+    return out
+
+
+# -- float32 approximations --------------------------------------------------------------
+
+
+def accuracy(step=61):
+    """Max error (ulp of the float32 result) of the float32 tanh/sigmoid/exp, every step-th
+    float32 bit pattern with |x| < 120, against float64 libm."""
+    from kernels._common import exp_f32, sigmoid, tanh  # noqa: PLC0415
+    from kernels._jit import jit  # noqa: PLC0415
+
+    @jit
+    def apply(which, x, out):
+        for i in range(x.shape[0]):
+            if which == 0:
+                out[i] = tanh(x[i])
+            elif which == 1:
+                out[i] = sigmoid(x[i])
+            else:
+                out[i] = exp_f32(x[i])
+
+    bits = np.arange(0, 2**31, step, dtype=np.int64).astype(np.uint32)
+    xs = bits.view(np.float32)
+    xs = xs[np.isfinite(xs) & (np.abs(xs) < 120)]
+    x = np.concatenate([xs, -xs])
+    x64 = x.astype(np.float64)
+    out = np.empty_like(x)
+    res = {}
+    for which, name, ref in ((0, "tanh", np.tanh), (1, "sigmoid", lambda v: 1 / (1 + np.exp(-v))), (2, "exp", np.exp)):
+        keep = np.ones(x.shape, bool) if name != "exp" else x64 < 88.7
+        apply(which, x[keep], out[: keep.sum()])
+        got, want = out[: keep.sum()].astype(np.float64), ref(x64[keep])
+        normal = np.abs(want) >= np.finfo(np.float32).tiny
+        ulp = np.spacing(np.abs(want[normal]).astype(np.float32)).astype(np.float64)
+        err = np.abs(got[normal] - want[normal]) / ulp
+        res[name] = (float(err.max()), float(np.abs(got[~normal] - want[~normal]).max()) if (~normal).any() else 0.0)
+    return res, x.size
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def blas_info():
+    """Core type and thread count of each OpenBLAS loaded (NumPy's, SciPy's)."""
+    import ctypes  # noqa: PLC0415
+
+    out = []
+    try:
+        with open("/proc/self/maps") as f:
+            paths = sorted({ln.split()[-1] for ln in f if "openblas" in ln.lower() and "/" in ln})
+    except OSError:
+        return out
+    for p in paths:
+        lib = ctypes.CDLL(p)
+        for suffix in ("", "64_"):
+            for pre in ("scipy_openblas_get_corename", "openblas_get_corename"):
+                fn = getattr(lib, pre + suffix, None)
+                if fn is not None:
+                    fn.restype = ctypes.c_char_p
+                    out.append(f"{Path(p).name}: {fn().decode()}")
+                    break
+            else:
+                continue
+            break
+    return out
+
+
+def machine(threads):
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    flags = _cpu_flags()
+    import llvmlite  # noqa: PLC0415
+    import scipy  # noqa: PLC0415
+
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} logical CPUs, AVX-512: {'yes' if 'avx512f' in flags else 'no'}",
+        "python": platform.python_version(),
+        "versions": f"numpy {np.__version__}, scipy {scipy.__version__}, numba {numba.__version__}, "
+        f"llvmlite {llvmlite.__version__}, torch {torch.__version__ if torch is not None else 'absent'}",
+        "threads": f"{threads} (torch.set_num_threads, numba.set_num_threads); numba threading layer "
+        f"{numba.threading_layer()}",
+        "blas (NumPy's SGEMM peak; bpttlab's kernels call no BLAS)": "; ".join(blas_info())
+        + f" (OPENBLAS_CORETYPE: {_CORETYPE_NOTE})",
+    }
+
+
+def _loadavg():
+    try:
+        with open("/proc/loadavg") as f:
+            return f.read().split()[0]
+    except OSError:
+        return "?"
+
+
+def fmt(v, spec=".3g"):
+    return "" if v is None else format(v, spec)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--min-run", type=float, default=0.05, help="seconds a run lasts at least (default 0.05)")
+    ap.add_argument("--cells", default=",".join(CELLS))
+    ap.add_argument("--shapes", nargs="*", help="T,B,I,H ... (default: the five of issue 7)")
+    ap.add_argument("--quick", action="store_true", help="3 repeats, 5 ms runs")
+    ap.add_argument("--accuracy", action="store_true", help="measure the float32 approximations too")
+    ap.add_argument("--blas-coretype", help="OPENBLAS_CORETYPE for NumPy's SGEMM peak (e.g. SkylakeX)")
+    ap.add_argument("--out", type=Path, default=OUT)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.repeats, args.min_run = 3, 0.005
+    cells = args.cells.split(",")
+    shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else SHAPES
+
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+    numba.set_num_threads(args.threads)
+    t_start = time.perf_counter()
+    load0 = _loadavg()
+    peaks = sgemm_peaks(args.repeats)
+    peak = peaks["numpy"]
+    print("SGEMM 2048^3 GFLOP/s: " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()), flush=True)
+
+    rows = []
+    for cell in cells:
+        for T, B, I, H in shapes:
+            res = measure(make_pair(cell, T, B, I, H), args.repeats, args.min_run)
+            row = {"cell": cell, "T": T, "B": B, "I": I, "H": H}
+            for mode, short in (("forward", "fwd"), ("forward_backward", "fb")):
+                ours = res["ours", mode]
+                theirs = res.get(("torch", mode))
+                fl = sum(flops(cell, mode, T, B, I, H))
+                row[f"torch_{short}_ms"] = None if theirs is None else theirs * 1e3
+                row[f"ours_{short}_ms"] = ours * 1e3
+                row[f"speedup_{short}"] = None if theirs is None else theirs / ours
+                row[f"ours_{short}_gflops"] = fl / ours / 1e9
+                row[f"torch_{short}_gflops"] = None if theirs is None else fl / theirs / 1e9
+            largest = (T, B, I, H) == LARGEST
+            need = GOALS.get(cell, (1.0, 2.0))[0 if largest else 1]
+            row["goal_speedup"] = need
+            row["peak_fraction_fwd"] = row["ours_fwd_gflops"] * 1e9 / peak if largest else None
+            for short in ("fwd", "fb"):
+                sp = row[f"speedup_{short}"]
+                row[f"pass_{short}"] = None if sp is None else sp >= need
+                # The rate the goal asks of ours: where it exceeds every 2048^3 product measured
+                # on this machine, no loop structure meets it.
+                theirs_gf = row[f"torch_{short}_gflops"]
+                row[f"need_{short}_gflops"] = None if theirs_gf is None else theirs_gf * need
+            row["pass_peak"] = row["peak_fraction_fwd"] >= PEAK_GOAL if largest else None
+            rows.append(row)
+            print(f"{cell:9s} {T},{B},{I},{H}: torch {fmt(row['torch_fwd_ms'])} / {fmt(row['torch_fb_ms'])} ms, "
+                  f"ours {fmt(row['ours_fwd_ms'])} / {fmt(row['ours_fb_ms'])} ms, speedup "
+                  f"{fmt(row['speedup_fwd'], '.2f')} / {fmt(row['speedup_fb'], '.2f')}", flush=True)
+    acc = accuracy() if args.accuracy else None
+    wall = time.perf_counter() - t_start
+    mach = machine(args.threads)
+    mach["load average (1 min) at start / end"] = f"{load0} / {_loadavg()} (other processes on the machine add noise)"
+    write(args.out, rows, peaks, mach, acc, args, wall)
+    print(f"wrote {args.out}/results.csv and results.md ({wall:.0f} s)")
+    return 0
+
+
+def write(out, rows, peaks, mach, acc, args, wall):
+    peak = peaks["numpy"]
+    out.mkdir(parents=True, exist_ok=True)
+    cols = ["cell", "T", "B", "I", "H", "torch_fwd_ms", "ours_fwd_ms", "speedup_fwd", "torch_fb_ms", "ours_fb_ms",
+            "speedup_fb", "goal_speedup", "pass_fwd", "pass_fb", "ours_fwd_gflops", "torch_fwd_gflops",
+            "ours_fb_gflops", "torch_fb_gflops", "need_fwd_gflops", "need_fb_gflops", "peak_fraction_fwd", "pass_peak"]
+    extra = {f"sgemm_{k}_gflops": f"{v / 1e9:.6g}" for k, v in peaks.items()}
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*cols, *extra])
+        for r in rows:
+            w.writerow([("" if r[c] is None else (f"{r[c]:.6g}" if isinstance(r[c], float) else r[c])) for c in cols]
+                       + list(extra.values()))
+    yn = lambda v: "" if v is None else ("yes" if v else "**no**")  # noqa: E731
+    lines = [
+        "# CPU kernels vs PyTorch (float32)",
+        "",
+        f"Generated by `python -m bench.cpu_vs_torch{' --quick' if args.quick else ''}` in {wall:.0f} s: median of "
+        f"{args.repeats} runs (each at least {args.min_run * 1e3:.0f} ms of back-to-back calls, after a pause and one "
+        "untimed call); torch and ours alternate run by run; forward = inference (`torch.no_grad()` / "
+        "`training=False`), forward+backward = a training forward and the backward pass for dL/dy at every step "
+        "(gradients of the parameters, x and the initial state).",
+        "",
+        "Speedup = PyTorch's time / ours (above 1: ours is faster). Goals (issue 7): LSTM ≥ "
+        f"{GOALS['lstm'][1]}× and GRU / RNN ≥ {GOALS['gru'][1]}× everywhere but the largest shape, where LSTM needs "
+        f"≥ {GOALS['lstm'][0]}×, GRU / RNN ≥ {GOALS['gru'][0]}×, and our forward ≥ {PEAK_GOAL:.0%} of the SGEMM peak.",
+        "",
+        "Float32 products of 2048³ in the same run: NumPy (the SGEMM peak of the goal) "
+        f"**{peak / 1e9:.0f} GFLOP/s**"
+        + "".join(f", {k} {v / 1e9:.0f}" for k, v in peaks.items() if k != "numpy")
+        + " GFLOP/s (\"ours\": kernels/_gemm.py, which the kernels use; they call no BLAS).",
+        "",
+        "| cell | T, B, I, H | PyTorch fwd / fwd+bwd (ms) | ours fwd / fwd+bwd (ms) | speedup fwd / fwd+bwd | goal | "
+        "met fwd / fwd+bwd | ours fwd GFLOP/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        shape = f"{r['T']}, {r['B']}, {r['I']}, {r['H']}"
+        gf = f"{r['ours_fwd_gflops']:.0f}"
+        if r["peak_fraction_fwd"] is not None:
+            gf += f" ({r['peak_fraction_fwd']:.0%} of the SGEMM peak: {yn(r['pass_peak'])})"
+        lines.append(
+            f"| {r['cell']} | {shape} | {fmt(r['torch_fwd_ms'])} / {fmt(r['torch_fb_ms'])} | "
+            f"{fmt(r['ours_fwd_ms'])} / {fmt(r['ours_fb_ms'])} | {fmt(r['speedup_fwd'], '.2f')} / "
+            f"{fmt(r['speedup_fb'], '.2f')} | ≥ {r['goal_speedup']} | {yn(r['pass_fwd'])} / {yn(r['pass_fb'])} | {gf} |"
+        )
+    lines += ["", "FLOPs as bench/flops.py counts them (DeepBench: forward+backward = 3 forwards).", ""]
+    fastest = max(peaks.values())
+    beyond = [
+        f"{r['cell']} {r['T']}, {r['B']}, {r['I']}, {r['H']} {label}: {r[f'need_{short}_gflops']:.0f} GFLOP/s "
+        f"(PyTorch ran at {r[f'torch_{short}_gflops']:.0f})"
+        for r in rows
+        for short, label in (("fwd", "forward"), ("fb", "forward+backward"))
+        if r[f"need_{short}_gflops"] is not None and r[f"need_{short}_gflops"] * 1e9 > fastest
+    ]
+    if beyond:
+        lines += [
+            f"Goals that ask for more than the fastest 2048³ product measured in this run ({fastest / 1e9:.0f} GFLOP/s), "
+            "i.e. more than this machine's measured peak — PyTorch already runs these within the goal's factor of it:",
+            "",
+            *[f"- {b}" for b in beyond],
+            "",
+        ]
+    if acc is not None:
+        res, n = acc
+        lines += ["## float32 approximations", "",
+                  f"Max error against float64 libm over {n:,} float32 inputs (every 61st bit pattern, |x| < 120), "
+                  "in ulp of the float32 result, for results in the normal range:", ""]
+        for name, (ulp, sub) in res.items():
+            lines.append(f"- {name}: {ulp:.2f} ulp" + (f" (subnormal results: absolute error ≤ {sub:.1e})" if sub else ""))
+        lines.append("")
+    lines += ["## Machine", ""] + [f"- {k}: {v}" for k, v in mach.items()] + [""]
+    (out / "results.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,359 @@
+"""Matrix products for the CPU kernels: a small BLAS-style GEMM written with _simd vectors.
+
+C[M, N] = beta C + A[M, K] B[K, N], beta 0 or 1, row-major C. A is read in place through
+two strides (A(i, k) = A[a0 + i*ars + k*acs], so A or its transpose); B is first packed
+(``pack_n``: B(k, j) = S[s0 + k*lds + j]; ``pack_t``: B(k, j) = W[w0 + j*ldw + k], a weight
+matrix used transposed) into panels of NR = 4 vectors of columns, zero-padded, each panel
+k-major and contiguous: the micro-kernel streams it with unit stride.
+
+The micro-kernel keeps a 4 x NR tile of C (16 vector registers) across a block of KC steps
+of k, one broadcast of A and four vector loads of B per four rows: about 90 % of the FMA
+units' peak from L1/L2. Blocking: KC = 128 steps of k (a panel block stays in L1), MC = 64
+rows (their A block stays in L2).
+
+Why not BLAS: the recurrent product of one step is small (a few to 64 rows), and a BLAS call
+repacks the weights on every call and starts at a fixed cost; here the weights are packed
+once per pass and every step runs straight on them. It also makes the kernels' speed
+independent of which BLAS (and which of its CPU kernels) the process loaded.
+All functions take flat 1-D arrays and element offsets.
+"""
+
+from ._jit import jit
+from ._simd import vadd, vfma, vlanes, vload, vload_n, vstore, vstore_n, vtranspose, vzero
+
+KC = 128
+MC = 64
+MR = 4
+
+
+@jit
+def panel_width(C):
+    """NR: the columns of one packed panel (4 vectors of C's dtype)."""
+    return 4 * vlanes(C)
+
+
+@jit
+def packed_size(C, K, N):
+    nr = panel_width(C)
+    return ((N + nr - 1) // nr) * nr * K
+
+
+# -- packing -----------------------------------------------------------------------------
+
+
+@jit
+def _pack_panel_n(S, s0, lds, K, N, Bp, p):
+    L = vlanes(Bp)
+    nr = 4 * L
+    j0 = p * nr
+    w = min(nr, N - j0)
+    for k in range(K):
+        o = (p * K + k) * nr
+        s = s0 + k * lds + j0
+        if w == nr:
+            for v in range(4):
+                vstore(Bp, o + v * L, vload(S, s + v * L))
+        else:  # the last, partial panel: zeros past column N
+            for v in range(4):
+                vstore(Bp, o + v * L, vload_n(S, s + v * L, max(0, min(L, w - v * L))))
+
+
+@jit
+def _pack_panel_t(W, w0, ldw, K, N, Bp, p):
+    L = vlanes(Bp)
+    nr = 4 * L
+    j0 = p * nr
+    w = min(nr, N - j0)
+    base = p * K * nr
+    kf = K - K % L if w == nr else 0  # whole L x L blocks, transposed in registers
+    for jj in range(0, nr, L):
+        for kb in range(0, kf, L):
+            vtranspose(W, w0 + (j0 + jj) * ldw + kb, ldw, Bp, base + kb * nr + jj, nr)
+    zero = Bp.dtype.type(0)
+    for k in range(kf, K):
+        o = base + k * nr
+        for j in range(w):
+            Bp[o + j] = W[w0 + (j0 + j) * ldw + k]
+        for j in range(w, nr):
+            Bp[o + j] = zero
+
+
+@jit
+def pack_n(S, s0, lds, K, N, Bp, p0, p1):
+    """Panels [p0, p1) of Bp <- B (K x N) with B(k, j) = S[s0 + k*lds + j]."""
+    for p in range(p0, p1):
+        _pack_panel_n(S, s0, lds, K, N, Bp, p)
+
+
+@jit
+def pack_t(W, w0, ldw, K, N, Bp, p0, p1):
+    """Panels [p0, p1) of Bp <- B (K x N) with B(k, j) = W[w0 + j*ldw + k] (W holds B
+    transposed, N x K)."""
+    for p in range(p0, p1):
+        _pack_panel_t(W, w0, ldw, K, N, Bp, p)
+
+
+@jit
+def panels(C, N):
+    """How many packed panels cover N columns."""
+    nr = panel_width(C)
+    return (N + nr - 1) // nr
+
+
+# -- the micro-kernels ---------------------------------------------------------------------
+
+
+@jit
+def _put(C, o, n, acc, v):
+    """C[o : o + min(n, lanes)] (+)= v (nothing when n <= 0)."""
+    L = vlanes(C)
+    if n >= L:
+        if acc:
+            v = vadd(vload(C, o), v)
+        vstore(C, o, v)
+    elif n > 0:
+        if acc:
+            v = vadd(vload_n(C, o, n), v)
+        vstore_n(C, o, v, n)
+
+
+@jit
+def _put_row(C, o, n, acc, v0, v1, v2, v3):
+    L = vlanes(C)
+    _put(C, o, n, acc, v0)
+    _put(C, o + L, n - L, acc, v1)
+    _put(C, o + 2 * L, n - 2 * L, acc, v2)
+    _put(C, o + 3 * L, n - 3 * L, acc, v3)
+
+
+@jit
+def _tile4(A, a0, ars, acs, Bp, b0, K, C, c0, ldc, n, acc):
+    """Rows 0-3, columns [0, n) of C[c0:] (+)= A[a0:] (4 x K) times one packed panel block."""
+    L = vlanes(C)
+    nr = 4 * L
+    c00 = vzero(C)
+    c01 = vzero(C)
+    c02 = vzero(C)
+    c03 = vzero(C)
+    c10 = vzero(C)
+    c11 = vzero(C)
+    c12 = vzero(C)
+    c13 = vzero(C)
+    c20 = vzero(C)
+    c21 = vzero(C)
+    c22 = vzero(C)
+    c23 = vzero(C)
+    c30 = vzero(C)
+    c31 = vzero(C)
+    c32 = vzero(C)
+    c33 = vzero(C)
+    for k in range(K):
+        bo = b0 + k * nr
+        b0v = vload(Bp, bo)
+        b1v = vload(Bp, bo + L)
+        b2v = vload(Bp, bo + 2 * L)
+        b3v = vload(Bp, bo + 3 * L)
+        ak = a0 + k * acs
+        x = A[ak]
+        c00 = vfma(x, b0v, c00)
+        c01 = vfma(x, b1v, c01)
+        c02 = vfma(x, b2v, c02)
+        c03 = vfma(x, b3v, c03)
+        x = A[ak + ars]
+        c10 = vfma(x, b0v, c10)
+        c11 = vfma(x, b1v, c11)
+        c12 = vfma(x, b2v, c12)
+        c13 = vfma(x, b3v, c13)
+        x = A[ak + 2 * ars]
+        c20 = vfma(x, b0v, c20)
+        c21 = vfma(x, b1v, c21)
+        c22 = vfma(x, b2v, c22)
+        c23 = vfma(x, b3v, c23)
+        x = A[ak + 3 * ars]
+        c30 = vfma(x, b0v, c30)
+        c31 = vfma(x, b1v, c31)
+        c32 = vfma(x, b2v, c32)
+        c33 = vfma(x, b3v, c33)
+    _put_row(C, c0, n, acc, c00, c01, c02, c03)
+    _put_row(C, c0 + ldc, n, acc, c10, c11, c12, c13)
+    _put_row(C, c0 + 2 * ldc, n, acc, c20, c21, c22, c23)
+    _put_row(C, c0 + 3 * ldc, n, acc, c30, c31, c32, c33)
+
+
+@jit
+def _tile1(A, a0, acs, Bp, b0, K, C, c0, n, acc):
+    """One row of _tile4 (the rows left over, and matrix-vector products)."""
+    L = vlanes(C)
+    nr = 4 * L
+    c0v = vzero(C)
+    c1v = vzero(C)
+    c2v = vzero(C)
+    c3v = vzero(C)
+    for k in range(K):
+        bo = b0 + k * nr
+        x = A[a0 + k * acs]
+        c0v = vfma(x, vload(Bp, bo), c0v)
+        c1v = vfma(x, vload(Bp, bo + L), c1v)
+        c2v = vfma(x, vload(Bp, bo + 2 * L), c2v)
+        c3v = vfma(x, vload(Bp, bo + 3 * L), c3v)
+    _put_row(C, c0, n, acc, c0v, c1v, c2v, c3v)
+
+
+@jit
+def _tile1x4(A, a0, acs, Bp, b0, K, C, c0, N, acc):
+    """_tile1 on four consecutive panels from b0 (16 independent multiply-add chains: a
+    matrix-vector product is latency- and load-bound otherwise); N: C's columns from c0."""
+    L = vlanes(C)
+    nr = 4 * L
+    ps = K * nr
+    c00 = vzero(C)
+    c01 = vzero(C)
+    c02 = vzero(C)
+    c03 = vzero(C)
+    c10 = vzero(C)
+    c11 = vzero(C)
+    c12 = vzero(C)
+    c13 = vzero(C)
+    c20 = vzero(C)
+    c21 = vzero(C)
+    c22 = vzero(C)
+    c23 = vzero(C)
+    c30 = vzero(C)
+    c31 = vzero(C)
+    c32 = vzero(C)
+    c33 = vzero(C)
+    for k in range(K):
+        x = A[a0 + k * acs]
+        o = b0 + k * nr
+        c00 = vfma(x, vload(Bp, o), c00)
+        c01 = vfma(x, vload(Bp, o + L), c01)
+        c02 = vfma(x, vload(Bp, o + 2 * L), c02)
+        c03 = vfma(x, vload(Bp, o + 3 * L), c03)
+        o += ps
+        c10 = vfma(x, vload(Bp, o), c10)
+        c11 = vfma(x, vload(Bp, o + L), c11)
+        c12 = vfma(x, vload(Bp, o + 2 * L), c12)
+        c13 = vfma(x, vload(Bp, o + 3 * L), c13)
+        o += ps
+        c20 = vfma(x, vload(Bp, o), c20)
+        c21 = vfma(x, vload(Bp, o + L), c21)
+        c22 = vfma(x, vload(Bp, o + 2 * L), c22)
+        c23 = vfma(x, vload(Bp, o + 3 * L), c23)
+        o += ps
+        c30 = vfma(x, vload(Bp, o), c30)
+        c31 = vfma(x, vload(Bp, o + L), c31)
+        c32 = vfma(x, vload(Bp, o + 2 * L), c32)
+        c33 = vfma(x, vload(Bp, o + 3 * L), c33)
+    _put_row(C, c0, N, acc, c00, c01, c02, c03)
+    _put_row(C, c0 + nr, N - nr, acc, c10, c11, c12, c13)
+    _put_row(C, c0 + 2 * nr, N - 2 * nr, acc, c20, c21, c22, c23)
+    _put_row(C, c0 + 3 * nr, N - 3 * nr, acc, c30, c31, c32, c33)
+
+
+@jit
+def _tile1x2(A, a0, acs, Bp, b0, b1, K, C, c0, n0, n1, acc):
+    """_tile1 on two panels at once (eight multiply-add chains instead of four)."""
+    L = vlanes(C)
+    nr = 4 * L
+    c0v = vzero(C)
+    c1v = vzero(C)
+    c2v = vzero(C)
+    c3v = vzero(C)
+    d0v = vzero(C)
+    d1v = vzero(C)
+    d2v = vzero(C)
+    d3v = vzero(C)
+    for k in range(K):
+        bo = b0 + k * nr
+        do = b1 + k * nr
+        x = A[a0 + k * acs]
+        c0v = vfma(x, vload(Bp, bo), c0v)
+        c1v = vfma(x, vload(Bp, bo + L), c1v)
+        c2v = vfma(x, vload(Bp, bo + 2 * L), c2v)
+        c3v = vfma(x, vload(Bp, bo + 3 * L), c3v)
+        d0v = vfma(x, vload(Bp, do), d0v)
+        d1v = vfma(x, vload(Bp, do + L), d1v)
+        d2v = vfma(x, vload(Bp, do + 2 * L), d2v)
+        d3v = vfma(x, vload(Bp, do + 3 * L), d3v)
+    _put_row(C, c0, n0, acc, c0v, c1v, c2v, c3v)
+    _put_row(C, c0 + nr, n1, acc, d0v, d1v, d2v, d3v)
+
+
+# -- drivers -----------------------------------------------------------------------------
+
+
+@jit
+def mm(M, N, K, A, a0, ars, acs, Bp, C, c0, ldc, beta, i_lo, i_hi):
+    """Rows [i_lo, i_hi) of C[c0:] (M x N, row stride ldc) = beta C + A B, B packed (K x N).
+
+    beta is 0 (C's old contents, NaN included, are ignored) or 1.
+    """
+    nr = panel_width(C)
+    npan = (N + nr - 1) // nr
+    if K <= 0:
+        if beta == 0:
+            zero = C.dtype.type(0)
+            for i in range(i_lo, i_hi):
+                for j in range(N):
+                    C[c0 + i * ldc + j] = zero
+        return
+    if i_hi - i_lo == 1:  # a matrix-vector product: four panels at a time, k unblocked
+        i = i_lo
+        acc = beta != 0
+        p = 0
+        while p + 3 < npan:
+            _tile1x4(A, a0 + i * ars, acs, Bp, p * K * nr, K, C, c0 + i * ldc + p * nr, N - p * nr, acc)
+            p += 4
+        if p + 1 < npan:
+            _tile1x2(A, a0 + i * ars, acs, Bp, p * K * nr, (p + 1) * K * nr, K, C, c0 + i * ldc + p * nr,
+                     min(nr, N - p * nr), min(nr, N - (p + 1) * nr), acc)
+            p += 2
+        while p < npan:
+            _tile1(A, a0 + i * ars, acs, Bp, p * K * nr, K, C, c0 + i * ldc + p * nr, min(nr, N - p * nr), acc)
+            p += 1
+        return
+    for kb in range(0, K, KC):
+        kn = min(KC, K - kb)
+        acc = beta != 0 or kb > 0
+        for ib in range(i_lo, i_hi, MC):
+            ie = min(ib + MC, i_hi)
+            for p in range(npan):
+                n = min(nr, N - p * nr)
+                bo = (p * K + kb) * nr
+                i = ib
+                while i + MR <= ie:
+                    _tile4(A, a0 + i * ars + kb * acs, ars, acs, Bp, bo, kn, C, c0 + i * ldc + p * nr, ldc, n, acc)
+                    i += MR
+                while i < ie:
+                    _tile1(A, a0 + i * ars + kb * acs, acs, Bp, bo, kn, C, c0 + i * ldc + p * nr, n, acc)
+                    i += 1
+
+
+# -- the recurrent products of one step (one batch chunk's rows) -------------------------
+
+
+@jit
+def rec_forward(x, p, wp, n, out, t, col0, beta, b0, b1):
+    """out[t, b0:b1, col0:col0+n] = x[p, b0:b1] @ W.T + beta out[...]; W (n x H), packed by
+    pack_t (so that wp holds W.T as a packed K x N matrix)."""
+    B, H = x.shape[1], x.shape[2]
+    GH = out.shape[2]
+    mm(b1 - b0, n, H, x.reshape(-1), (p * B + b0) * H, H, 1, wp, out.reshape(-1), (t * B + b0) * GH + col0, GH,
+       beta, 0, b1 - b0)
+
+
+@jit
+def step_input(X, t, wih_p, xp, xi, fused, b0, b1):
+    """Fused input projection: xp[xi, b0:b1] = X[t, b0:b1] @ W_ih.T when ``fused`` (xp is then
+    the activations tape, or in inference a one-step buffer, so no (T, B, G*H) pass over
+    memory is made); otherwise the caller has already computed it for every step."""
+    if fused:
+        rec_forward(X, t, wih_p, xp.shape[2], xp, xi, 0, 0.0, b0, b1)
+
+
+@jit
+def rec_backward(dg, t, col0, wp, k, dh, beta, b0, b1):
+    """dh[b0:b1] = dg[t, b0:b1, col0:col0+k] @ W + beta dh[b0:b1]; W (k x H), packed by pack_n."""
+    B, GH = dg.shape[1], dg.shape[2]
+    H = dh.shape[1]
+    mm(b1 - b0, H, k, dg.reshape(-1), (t * B + b0) * GH + col0, GH, 1, wp, dh.reshape(-1), b0 * H, H, beta, 0, b1 - b0)
