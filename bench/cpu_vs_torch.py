@@ -65,7 +65,6 @@ else:
 
 import argparse  # noqa: E402
 import csv  # noqa: E402
-import math  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
@@ -82,6 +81,7 @@ import numba  # noqa: E402
 
 import kernels  # noqa: E402
 from bench.flops import flops  # noqa: E402
+from bench.timing import PAUSE, interleaved  # noqa: E402
 
 SHAPES = [(100, 1, 64, 128), (64, 32, 32, 64), (100, 32, 128, 256), (1000, 16, 64, 128), (100, 64, 512, 512)]
 CELLS = ("lstm", "gru", "rnn_tanh")
@@ -146,33 +146,9 @@ def make_pair(cell, T, B, I, H, seed=0):
     return fns
 
 
-def _run(fn, n):
-    t0 = time.perf_counter()
-    for _ in range(n):
-        fn()
-    return (time.perf_counter() - t0) / n
-
-
-def measure(fns, repeats, min_run, pause=0.05):
-    """{key: median seconds per call}; the functions take turns run by run.
-
-    Before each run: a pause (the other framework's OpenMP threads, which spin for a few
-    milliseconds after their work, go to sleep) and one untimed call (so that a run measures
-    the steady state, not the wake-up of sleeping threads and cold caches after the pause).
-    """
-    calls = {}
-    for k, fn in fns.items():
-        fn()
-        fn()  # warm-up: compilation, allocator, thread pools
-        t = _run(fn, 1)
-        calls[k] = max(1, math.ceil(min_run / max(t, 1e-7)))
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, fn in fns.items():
-            time.sleep(pause)
-            fn()
-            times[k].append(_run(fn, calls[k]))
-    return {k: statistics.median(v) for k, v in times.items()}
+def measure(fns, repeats, min_run, pause=PAUSE):
+    """{key: median seconds per call}, the functions taking turns (see bench/timing.py)."""
+    return interleaved(fns, repeats, min_run, pause)
 
 
 def sgemm_peaks(repeats, n=2048):

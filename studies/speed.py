@@ -9,15 +9,14 @@ kernels, PyTorch, the SGEMM peak) is measured in interleaved rounds, so ratios t
 configuration survive a machine that is busier at one moment than another.
 """
 
-import math
 import os
-import time
 
 import numpy as np
 import pandas as pd
 
 from bench.cases import make_case
 from bench.flops import flops
+from bench.timing import PAUSE, interleaved
 
 from .common.report import figure
 from .common.study import Study
@@ -31,9 +30,9 @@ EXPECTED_GRU_LSTM = 0.75  # 3 gate blocks against 4: the recurrent and input pro
 def sizes(quick):
     if quick:
         return {"H": [32], "B": [1, 8], "T": [20], "center": {"T": 20, "B": 8, "H": 32}, "repeats": 2,
-                "sgemm": 256, "budget": 0.005}
+                "sgemm": 256, "budget": 0.005, "pause": 0.005}
     return {"H": [64, 128, 256, 512, 1024], "B": [1, 4, 16, 64, 128], "T": [25, 100, 1000], "center": CENTER,
-            "repeats": 5, "sgemm": 2048, "budget": 0.05}
+            "repeats": 5, "sgemm": 2048, "budget": 0.05, "pause": PAUSE}
 
 
 def configs(opts):
@@ -44,7 +43,7 @@ def configs(opts):
             shape = {**s["center"], axis: v}
             shapes[(shape["T"], shape["B"], shape["H"])] = axis
     return [{"key": f"T{T}-B{B}-H{H}", "T": T, "B": B, "H": H, "I": H, "axis": axis, "repeats": s["repeats"],
-             "sgemm": s["sgemm"], "budget": s["budget"],
+             "sgemm": s["sgemm"], "budget": s["budget"], "pause": s["pause"],
              "threads": os.cpu_count() or 1} for (T, B, H), axis in shapes.items()]
 
 
@@ -63,13 +62,6 @@ def _torch_case(torch, cell, mode, T, B, I, H, seed=0):
             y, _ = mod(x)
             y.backward(dy)
     return run
-
-
-def _best_of(fn, reps):
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - t0) / reps
 
 
 def compute(c):
@@ -96,16 +88,7 @@ def compute(c):
                 cases[(cell, mode, "ours")] = make_case(cell, mode, T, B, I, H)
                 if torch is not None:
                     cases[(cell, mode, "torch")] = _torch_case(torch, cell, mode, T, B, I, H)
-        reps = {}
-        for k, f in cases.items():
-            f()  # compile / warm up
-            t = _best_of(f, 1)
-            reps[k] = max(1, math.ceil(c["budget"] / max(t, 1e-7)))  # calls per timing
-        times = {k: [] for k in cases}
-        for _ in range(c["repeats"]):
-            for k, f in cases.items():
-                times[k].append(_best_of(f, reps[k]))
-    med = {k: float(np.median(v)) for k, v in times.items()}
+        med = interleaved(cases, c["repeats"], c["budget"], pause=c["pause"])
     peak = 2 * n**3 / med[("sgemm", "-", "numpy")] / 1e9
     rows = [k for k in cases if k[0] != "sgemm"]
     return {"cell": np.array([k[0] for k in rows]), "mode": np.array([k[1] for k in rows]),
@@ -131,7 +114,9 @@ def report(results, opts, w):
     impls = list(dict.fromkeys(df["impl"]))
     peak = df["sgemm_gflops"].median()
     w.text(f"float32, {results[0][0]['threads']} threads for our kernels' BLAS and Numba pools and for PyTorch "
-           f"(`torch.set_num_threads`); medians of {results[0][0]['repeats']} interleaved rounds. GFLOP/s counts the "
+           f"(`torch.set_num_threads`); medians of {results[0][0]['repeats']} interleaved rounds, each run after a "
+           f"{results[0][0]['pause'] * 1e3:.0f} ms pause and one untimed call, so that one framework's spinning thread "
+           "pool does not slow the next (bench/timing.py). GFLOP/s counts the "
            "recurrent product as DeepBench does (2·G·H²·B·T per pass, G = 4 LSTM, 3 GRU, 1 RNN; forward+backward as 3 "
            "passes); '% of SGEMM peak' counts the input projection too (2·G·H·I·B·T) against a NumPy SGEMM "
            f"({results[0][0]['sgemm']}³) measured in the same configuration: median {peak:.0f} GFLOP/s. Implementations: "
