@@ -17,11 +17,9 @@ import sys
 from .common.report import REPO_ROOT, atomic_write_text, relink
 
 # In the order the index shows them. A new study adds its module name here.
-STUDIES = ("gradient_decay", "tbptt", "clipping")
-# Not yet in the index: speed (run it with `python -m studies.speed`). In its first full run PyTorch's
-# GRU and RNN ran 10-25x slower than PyTorch does alone, a suspected clash of PyTorch's OpenMP
-# runtime with Numba's threads in one process; its report is not committed until that is understood.
-# Studies that time things: never on parallel workers, which would compete for the cores.
+STUDIES = ("gradient_decay", "tbptt", "clipping", "speed")
+# Studies that time things: never on parallel workers, which would compete for the cores. (Their
+# numbers are measurements of the machine that made them, not reproducible to the byte.)
 SERIAL = {"speed"}
 
 HEADER = """\
