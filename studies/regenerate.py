@@ -12,6 +12,7 @@ everything.
 
 import argparse
 import importlib
+import subprocess
 import sys
 
 from .common.report import REPO_ROOT, atomic_write_text, relink
@@ -79,7 +80,9 @@ def main(argv=None):
             # Committed reports come from the committed code only: stored results of other code are recomputed.
             args = ["--same-code", "--runner", "serial" if name in SERIAL else opts.runner, *(["--fresh"] if opts.fresh else []),
                     *(["--no-progress"] if opts.no_progress else [])]
-            load(name).main(args)
+            # A fresh process per study: one study's imports must not shape the next one's runtime (the
+            # speed study needs PyTorch imported before the kernels start Numba's OpenMP threads).
+            subprocess.run([sys.executable, "-m", f"studies.{name}", *args], check=True)
     path = write_index()
     print(f"index -> {path.relative_to(REPO_ROOT)}", file=sys.stderr)
     return 0

@@ -11,6 +11,14 @@ configuration survive a machine that is busier at one moment than another.
 
 import os
 
+# PyTorch before the kernels: importing bpttlab's kernels starts Numba's OpenMP threads with the
+# system's libgomp, and a PyTorch imported after that shares that runtime instead of loading its
+# own, which made its GRU and RNN 6-8x slower (30x with OpenMP's default spinning). See compute().
+try:
+    import torch
+except ImportError:  # the torch columns stay empty
+    torch = None
+
 import numpy as np
 import pandas as pd
 
@@ -64,13 +72,26 @@ def _torch_case(torch, cell, mode, T, B, I, H, seed=0):
     return run
 
 
+def _check_openmp():
+    """Refuse to time PyTorch when it shares Numba's OpenMP runtime (torch imported after kernels)."""
+    import numba  # noqa: PLC0415
+    from threadpoolctl import threadpool_info  # noqa: PLC0415
+
+    if torch is None or numba.threading_layer() != "omp":
+        return
+    runtimes = {i["filepath"] for i in threadpool_info() if i["internal_api"] == "openmp"}
+    if len(runtimes) < 2:
+        raise RuntimeError(
+            "PyTorch shares Numba's OpenMP runtime in this process (it was imported after bpttlab's kernels "
+            f"started Numba's threads: {sorted(runtimes)}), which slows PyTorch's GRU and RNN several-fold and would "
+            "make the comparison wrong. Run `python -m studies.speed` in a fresh process (or "
+            "NUMBA_THREADING_LAYER=workqueue).")
+
+
 def compute(c):
     from threadpoolctl import threadpool_limits  # noqa: PLC0415
 
-    try:
-        import torch  # noqa: PLC0415
-    except ImportError:
-        torch = None
+    _check_openmp()
     threads = c["threads"]
     T, B, I, H = c["T"], c["B"], c["I"], c["H"]
     # The same thread count for everyone: BLAS, Numba's pool and PyTorch's intra-op pool.
