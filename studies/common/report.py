@@ -200,7 +200,9 @@ def _threading():
 def provenance(command, options):
     """Where and how a report was made. No timestamps: identical runs on one machine and
     commit write identical provenance."""
-    dirty = _git("status", "--porcelain")
+    # Changes to the code, not to the generated reports: regenerating one study must not mark
+    # the next one's code as modified.
+    dirty = _git("status", "--porcelain", "--", ".", ":(exclude)reports")
     versions = {}
     for pkg in PACKAGES:
         try:
