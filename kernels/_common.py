@@ -8,7 +8,7 @@
   calls do not: llvmlite has no vector math library). Measured against float64 libm over
   every 61st float32 bit pattern (about 37 million inputs): exp at most 1.0 ulp, tanh
   1.3 ulp, sigmoid 2.4 ulp for results in the normal range (below 1.2e-38 the sigmoid's
-  absolute error stays under 3e-39). NaN stays NaN; tanh(±inf) = ±1, sigmoid(-inf) = 0,
+  absolute error stays under 4.2e-39). NaN stays NaN; tanh(±inf) = ±1, sigmoid(-inf) = 0,
   sigmoid(+inf) = 1. ``bench/cpu_vs_torch.py --accuracy`` repeats the measurement.
 """
 
@@ -54,6 +54,94 @@ def _f32_from_bits(typingctx, i):
     return types.float32(i), codegen
 
 
+@intrinsic
+def _bits_of_f32(typingctx, x):
+    """The bit pattern of the float32 x, as an int32."""
+    if x != types.float32:
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return types.int32(x), codegen
+
+
+def _exp_reduced_f32(y, n):
+    raise NotImplementedError("kernels._common._exp_reduced_f32 is only callable from jitted code")
+
+
+@overload_math(_exp_reduced_f32)
+def _exp_reduced_f32_impl(y, n):
+    if y != types.float32 or n != types.float32:
+        return None
+
+    def impl(y, n):
+        # Cephes expf's core: exp(y - n ln2) for |y - n ln2| <= ln2/2, ln2 in two parts so that
+        # n * ln2_hi is exact, then a degree-7 polynomial.
+        r = y - n * np.float32(0.693359375)
+        r = r - n * np.float32(-2.12194440e-4)
+        p = np.float32(1.9875691500e-4)
+        p = p * r + np.float32(1.3981999507e-3)
+        p = p * r + np.float32(8.3334519073e-3)
+        p = p * r + np.float32(4.1665795894e-2)
+        p = p * r + np.float32(1.6666665459e-1)
+        p = p * r + np.float32(5.0000001201e-1)
+        return p * r * r + r + np.float32(1.0)
+
+    return impl
+
+
+def _exp_gate_f32(x):
+    raise NotImplementedError("kernels._common._exp_gate_f32 is only callable from jitted code")
+
+
+@overload_math(_exp_gate_f32)
+def _exp_gate_f32_impl(x):
+    if x != types.float32:
+        return None
+
+    def impl(x):
+        # exp_f32's reduction and polynomial with fewer instructions around them (the gate
+        # functions spend most of their time here): n = round(y / ln2) by the 1.5 * 2^23 trick,
+        # which leaves n in the low bits of t (no floor, no float-to-int conversion, and NaN
+        # flows through as NaN), and 2^n built from those bits in one factor. The one factor
+        # cannot hold n = 128, so from x = 127.5 ln2 (88.38) on the result is inf where exp
+        # has 2.4e38 to 3.4e38 left: for 1/(1 + exp(-x)) and 2/(exp(2x) + 1) that moves a
+        # subnormal result by at most 4.2e-39, and nothing else.
+        hi = np.float32(89.0)
+        lo = np.float32(-87.33654475)  # n >= -126: 2^n stays a normal number
+        y = hi if x > hi else x  # NaN-preserving clamps: a comparison with NaN is false
+        y = lo if y < lo else y
+        magic = np.float32(12582912.0)
+        t = y * np.float32(1.44269504088896341) + magic
+        n = t - magic
+        p = _exp_reduced_f32(y, n)
+        # bits(t) = bits(magic) + n; the exponent field of 2^n is n + 127 (255 at n = 128: inf)
+        return p * _f32_from_bits((_bits_of_f32(t) - np.int32(0x4B400000 - 127)) << np.int32(23))
+
+    return impl
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """a * b + c rounded once (llvm.fma, which LLVM vectorizes).
+
+    Written out where an expression has two products feeding one sum (f c' + i g): left to
+    the "contract" flag, which product LLVM fuses depends on how the surrounding code was
+    optimized, so the same cell compiled into two different loops (the batch-chunk and the
+    hidden-unit-slice time loops) could differ in the last bit.
+    """
+    if not isinstance(a, types.Float) or b != a or c != a:
+        return None
+
+    def codegen(context, builder, sig, args):
+        ty = context.get_value_type(sig.args[0])
+        fn = builder.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty, ty, ty]))
+        return builder.call(fn, args)
+
+    return a(a, b, c), codegen
+
+
 @overload_math(exp_f32)
 def _exp_f32(x):
     if x != types.float32:
@@ -68,15 +156,7 @@ def _exp_f32(x):
         y = lo if y < lo else y
         n = np.floor(y * np.float32(1.44269504088896341) + np.float32(0.5))
         n = n if n == n else np.float32(0.0)  # NaN: keep the integer conversion defined
-        r = y - n * np.float32(0.693359375)
-        r = r - n * np.float32(-2.12194440e-4)
-        p = np.float32(1.9875691500e-4)
-        p = p * r + np.float32(1.3981999507e-3)
-        p = p * r + np.float32(8.3334519073e-3)
-        p = p * r + np.float32(4.1665795894e-2)
-        p = p * r + np.float32(1.6666665459e-1)
-        p = p * r + np.float32(5.0000001201e-1)
-        p = p * r * r + r + np.float32(1.0)
+        p = _exp_reduced_f32(y, n)
         ni = np.int32(n)
         h = ni >> 1
         e = p * _f32_from_bits((h + 127) << 23) * _f32_from_bits((ni - h + 127) << 23)
@@ -93,7 +173,7 @@ def _tanh(x):
             # Cephes tanhf: an odd polynomial below |x| = 0.625, 1 - 2 / (exp(2|x|) + 1) above.
             one = np.float32(1.0)
             ax = abs(x)
-            big = one - np.float32(2.0) / (exp_f32(np.float32(2.0) * ax) + one)
+            big = one - np.float32(2.0) / (_exp_gate_f32(np.float32(2.0) * ax) + one)
             big = -big if x < 0 else big
             z = x * x
             p = np.float32(-5.70498872745e-3)
@@ -116,7 +196,7 @@ def _sigmoid(x):
 
         def impl(x):
             one = np.float32(1.0)
-            return one / (one + exp_f32(-x))  # exp overflow gives 1/inf = 0
+            return one / (one + _exp_gate_f32(-x))  # exp overflow gives 1/inf = 0
 
         return impl
     if isinstance(x, types.Float):

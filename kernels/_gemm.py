@@ -94,6 +94,18 @@ def pack_t(W, w0, ldw, K, N, Bp, p0, p1):
 
 
 @jit
+def pack_unit_slices(W, G, bounds, segs):
+    """segs[s, g] <- rows [g*H + u0, g*H + u1) of W (G*H x H), u0, u1 = bounds[s], bounds[s+1],
+    packed by pack_t: each slice of hidden units gets its own rows of every gate block."""
+    H = W.shape[1]
+    flat = W.reshape(-1)
+    for s in range(bounds.shape[0] - 1):
+        u0, u1 = bounds[s], bounds[s + 1]
+        for g in range(G):
+            pack_t(flat, (g * H + u0) * H, H, H, u1 - u0, segs[s, g], 0, panels(segs, u1 - u0))
+
+
+@jit
 def panels(C, N):
     """How many packed panels cover N columns."""
     nr = panel_width(C)
@@ -200,12 +212,12 @@ def _tile1(A, a0, acs, Bp, b0, K, C, c0, n, acc):
 
 
 @jit
-def _tile1x4(A, a0, acs, Bp, b0, K, C, c0, N, acc):
-    """_tile1 on four consecutive panels from b0 (16 independent multiply-add chains: a
-    matrix-vector product is latency- and load-bound otherwise); N: C's columns from c0."""
+def _tile1x4(A, a0, acs, Bp, b0, ps, K, C, c0, cst, N, nst, acc):
+    """_tile1 on four panels, b0 + v*ps for v < 4 (16 independent multiply-add chains: a
+    matrix-vector product is latency- and load-bound otherwise). Panel v goes to C[c0 + v*cst:],
+    N - v*nst columns of it at most (consecutive panels: ps = K*nr, cst = nst = nr)."""
     L = vlanes(C)
     nr = 4 * L
-    ps = K * nr
     c00 = vzero(C)
     c01 = vzero(C)
     c02 = vzero(C)
@@ -245,9 +257,9 @@ def _tile1x4(A, a0, acs, Bp, b0, K, C, c0, N, acc):
         c32 = vfma(x, vload(Bp, o + 2 * L), c32)
         c33 = vfma(x, vload(Bp, o + 3 * L), c33)
     _put_row(C, c0, N, acc, c00, c01, c02, c03)
-    _put_row(C, c0 + nr, N - nr, acc, c10, c11, c12, c13)
-    _put_row(C, c0 + 2 * nr, N - 2 * nr, acc, c20, c21, c22, c23)
-    _put_row(C, c0 + 3 * nr, N - 3 * nr, acc, c30, c31, c32, c33)
+    _put_row(C, c0 + cst, N - nst, acc, c10, c11, c12, c13)
+    _put_row(C, c0 + 2 * cst, N - 2 * nst, acc, c20, c21, c22, c23)
+    _put_row(C, c0 + 3 * cst, N - 3 * nst, acc, c30, c31, c32, c33)
 
 
 @jit
@@ -302,7 +314,8 @@ def mm(M, N, K, A, a0, ars, acs, Bp, C, c0, ldc, beta, i_lo, i_hi):
         acc = beta != 0
         p = 0
         while p + 3 < npan:
-            _tile1x4(A, a0 + i * ars, acs, Bp, p * K * nr, K, C, c0 + i * ldc + p * nr, N - p * nr, acc)
+            _tile1x4(A, a0 + i * ars, acs, Bp, p * K * nr, K * nr, K, C, c0 + i * ldc + p * nr, nr, N - p * nr, nr,
+                     acc)
             p += 4
         if p + 1 < npan:
             _tile1x2(A, a0 + i * ars, acs, Bp, p * K * nr, (p + 1) * K * nr, K, C, c0 + i * ldc + p * nr,
@@ -357,3 +370,26 @@ def rec_backward(dg, t, col0, wp, k, dh, beta, b0, b1):
     B, GH = dg.shape[1], dg.shape[2]
     H = dh.shape[1]
     mm(b1 - b0, H, k, dg.reshape(-1), (t * B + b0) * GH + col0, GH, 1, wp, dh.reshape(-1), b0 * H, H, beta, 0, b1 - b0)
+
+
+@jit
+def rec_forward_units(x, p, segp, out, t, u0, u1, b0, b1):
+    """out[t, b0:b1, g*H + u0 : g*H + u1] += x[p, b0:b1] @ W_g.T for each gate block g, where
+    segp[g] holds rows [g*H + u0, g*H + u1) of W (G*H x H), packed by pack_t: the recurrent
+    product of one slice of hidden units (cpu_lstm.lstm_forward_units)."""
+    B, H = x.shape[1], x.shape[2]
+    GH = out.shape[2]
+    G = segp.shape[0]
+    n = u1 - u0
+    nr = panel_width(out)
+    A = x.reshape(-1)
+    a0 = (p * B + b0) * H
+    C = out.reshape(-1)
+    c0 = (t * B + b0) * GH + u0
+    if b1 - b0 == 1 and G == 4 and n <= nr:
+        # a matrix-vector product whose four gate slices are one panel each: one pass over the
+        # four (consecutive) packed blocks with 16 multiply-add chains
+        _tile1x4(A, a0, 1, segp.reshape(-1), 0, segp.shape[1], H, C, c0, H, n, 0, True)
+        return
+    for g in range(G):
+        mm(b1 - b0, n, H, A, a0, H, 1, segp[g], C, c0 + g * H, GH, 1.0, 0, b1 - b0)

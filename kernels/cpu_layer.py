@@ -12,9 +12,23 @@ the tape holds), so the windows of a TBPTT pass pack once.
 import numpy as np
 
 from ._common import finish_norms
-from ._gemm import MR
+from ._gemm import MR, pack_unit_slices, packed_size
+from ._simd import VBYTES
 from .cells import GRU_RESET_BEFORE
-from .cpu_par import GRU, GRU_CHO, LSTM, RNN, backward_chunks, forward_chunks, mm_par, pack, time_loop_chunks
+from .cpu_par import (
+    GRU,
+    GRU_CHO,
+    LSTM,
+    RNN,
+    backward_chunks,
+    forward_chunks,
+    forward_units,
+    mm_par,
+    pack,
+    time_loop_chunks,
+    unit_bounds,
+    unit_slices,
+)
 
 
 def prepare(spec, w_ih, w_hh, b_ih, b_hh, peep):
@@ -60,8 +74,12 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training):
     # With a few rows per chunk the input projection is done step by step inside the time
     # loop (as efficient as one large product, and the (T, B, G*H) buffer is never swept
     # twice; in inference it is one step's worth); with fewer, once for all steps here.
+    # With fewer rows than threads, the LSTM splits its hidden units over the threads instead
+    # of its batch rows (cpu_lstm.lstm_forward_units).
     nch = time_loop_chunks(T, B, In, H, spec.gates, True)
-    fused = B // nch >= MR
+    lanes = VBYTES // dtype.itemsize
+    slices = unit_slices(T, B, H, spec.gates, lanes) if spec.family == "lstm" else 1
+    fused = B // nch >= MR and slices == 1
     xp = np.empty((T if training or not fused else 1, B, GH), dtype)
     if not fused:
         mm_par(T * B, GH, In, X.reshape(-1), 0, In, 1, wih, xp.reshape(-1), 0, GH, 0.0)
@@ -78,10 +96,11 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training):
     if spec.family == "rnn":
         kind, w1 = RNN, _packed_t(w_hh, 0, GH)
     elif spec.family == "lstm":
-        kind, w1, peep = LSTM, _packed_t(w_hh, 0, GH), lp["peep"]
+        kind, peep = LSTM, lp["peep"]
         cs = np.empty((T + 1 if training else 2, B, H), dtype)
         cs[first if training else 0] = c0
         tape["cs"] = cs
+        w1 = _packed_t(w_hh, 0, GH) if slices == 1 else none1
     elif spec.variant == GRU_RESET_BEFORE:
         kind, w1, w2 = GRU_CHO, _packed_t(w_hh, 0, 2 * H), _packed_t(w_hh, 2 * H, GH)
         aux = tape["aux"] = np.empty((rows, B, H), dtype)  # r * h_{t-1}
@@ -89,8 +108,14 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training):
         kind, w1, b_hh = GRU, _packed_t(w_hh, 0, GH), lp["b_hh"]
         aux = tape["aux"] = np.empty((rows, B, H), dtype)  # W_hn h_{t-1} + b_hn
         a = np.empty((1, B, GH), dtype)
-    forward_chunks(kind, X, wih, xp, w1, w2, lp["bias"], b_hh, peep, hs, cs, aux, a, reverse, spec.variant, training,
-                   fused, nch)
+    if slices > 1:
+        bounds = unit_bounds(H, slices, lanes)
+        segs = np.empty((slices, spec.gates, packed_size(w_hh, H, int(np.diff(bounds).max()))), dtype)
+        pack_unit_slices(w_hh, spec.gates, bounds, segs)
+        forward_units(xp, segs, bounds, lp["bias"], peep, hs, cs, reverse, spec.variant, training)
+    else:
+        forward_chunks(kind, X, wih, xp, w1, w2, lp["bias"], b_hh, peep, hs, cs, aux, a, reverse, spec.variant,
+                       training, fused, nch)
     if spec.family == "lstm":
         c_final = cs[last] if training else cs[T % 2]
     y = hs[:T] if reverse else hs[1:]

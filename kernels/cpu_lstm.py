@@ -18,8 +18,9 @@ Conventions shared by every cell's kernels (cpu_rnn.py, cpu_gru.py):
   _common.finish_norms).
 """
 
-from ._common import add_rows, inject, record_part, renormalize, sigmoid, step_indices, tanh
-from ._gemm import rec_backward, rec_forward, step_input
+from ._atomic import compare_exchange, load_acquire, spin_pause, store_release, yield_cpu
+from ._common import add_rows, fma, inject, record_part, renormalize, sigmoid, step_indices, tanh
+from ._gemm import rec_backward, rec_forward, rec_forward_units, step_input
 from ._jit import jit
 from .cells import LSTM_CIFG, LSTM_PEEPHOLE
 
@@ -29,18 +30,19 @@ from .cells import LSTM_CIFG, LSTM_PEEPHOLE
 
 
 @jit
-def _fwd_plain(x, bias, c_prev, c_out, h_out, b0, b1):
+def _fwd_plain(x, bias, c_prev, c_out, h_out, b0, b1, u0, u1):
     H = c_out.shape[1]
-    bi, bf, bg, bo = bias[:H], bias[H : 2 * H], bias[2 * H : 3 * H], bias[3 * H :]
+    bi, bf, bg, bo = bias[u0:u1], bias[H + u0 : H + u1], bias[2 * H + u0 : 2 * H + u1], bias[3 * H + u0 : 3 * H + u1]
     for b in range(b0, b1):
-        ai, af, ag, ao = x[b, :H], x[b, H : 2 * H], x[b, 2 * H : 3 * H], x[b, 3 * H :]
-        cp, co, ho = c_prev[b], c_out[b], h_out[b]
-        for j in range(H):
+        xb = x[b]
+        ai, af, ag, ao = xb[u0:u1], xb[H + u0 : H + u1], xb[2 * H + u0 : 2 * H + u1], xb[3 * H + u0 : 3 * H + u1]
+        cp, co, ho = c_prev[b, u0:u1], c_out[b, u0:u1], h_out[b, u0:u1]
+        for j in range(u1 - u0):
             i = sigmoid(ai[j] + bi[j])
             f = sigmoid(af[j] + bf[j])
             g = tanh(ag[j] + bg[j])
             o = sigmoid(ao[j] + bo[j])
-            c = f * cp[j] + i * g
+            c = fma(f, cp[j], i * g)
             co[j] = c
             ho[j] = o * tanh(c)
             ai[j] = i
@@ -50,19 +52,20 @@ def _fwd_plain(x, bias, c_prev, c_out, h_out, b0, b1):
 
 
 @jit
-def _fwd_peephole(x, bias, peep, c_prev, c_out, h_out, b0, b1):
+def _fwd_peephole(x, bias, peep, c_prev, c_out, h_out, b0, b1, u0, u1):
     H = c_out.shape[1]
-    bi, bf, bg, bo = bias[:H], bias[H : 2 * H], bias[2 * H : 3 * H], bias[3 * H :]
-    pi, pf, po = peep[0], peep[1], peep[2]
+    bi, bf, bg, bo = bias[u0:u1], bias[H + u0 : H + u1], bias[2 * H + u0 : 2 * H + u1], bias[3 * H + u0 : 3 * H + u1]
+    pi, pf, po = peep[0, u0:u1], peep[1, u0:u1], peep[2, u0:u1]
     for b in range(b0, b1):
-        ai, af, ag, ao = x[b, :H], x[b, H : 2 * H], x[b, 2 * H : 3 * H], x[b, 3 * H :]
-        cp, co, ho = c_prev[b], c_out[b], h_out[b]
-        for j in range(H):
+        xb = x[b]
+        ai, af, ag, ao = xb[u0:u1], xb[H + u0 : H + u1], xb[2 * H + u0 : 2 * H + u1], xb[3 * H + u0 : 3 * H + u1]
+        cp, co, ho = c_prev[b, u0:u1], c_out[b, u0:u1], h_out[b, u0:u1]
+        for j in range(u1 - u0):
             cpj = cp[j]
             i = sigmoid(ai[j] + bi[j] + pi[j] * cpj)
             f = sigmoid(af[j] + bf[j] + pf[j] * cpj)
             g = tanh(ag[j] + bg[j])
-            c = f * cpj + i * g
+            c = fma(f, cpj, i * g)
             o = sigmoid(ao[j] + bo[j] + po[j] * c)
             co[j] = c
             ho[j] = o * tanh(c)
@@ -73,18 +76,19 @@ def _fwd_peephole(x, bias, peep, c_prev, c_out, h_out, b0, b1):
 
 
 @jit
-def _fwd_cifg(x, bias, c_prev, c_out, h_out, b0, b1):
+def _fwd_cifg(x, bias, c_prev, c_out, h_out, b0, b1, u0, u1):
     H = c_out.shape[1]
     one = x.dtype.type(1)
-    bf, bg, bo = bias[:H], bias[H : 2 * H], bias[2 * H :]
+    bf, bg, bo = bias[u0:u1], bias[H + u0 : H + u1], bias[2 * H + u0 : 2 * H + u1]
     for b in range(b0, b1):
-        af, ag, ao = x[b, :H], x[b, H : 2 * H], x[b, 2 * H :]
-        cp, co, ho = c_prev[b], c_out[b], h_out[b]
-        for j in range(H):
+        xb = x[b]
+        af, ag, ao = xb[u0:u1], xb[H + u0 : H + u1], xb[2 * H + u0 : 2 * H + u1]
+        cp, co, ho = c_prev[b, u0:u1], c_out[b, u0:u1], h_out[b, u0:u1]
+        for j in range(u1 - u0):
             f = sigmoid(af[j] + bf[j])
             g = tanh(ag[j] + bg[j])
             o = sigmoid(ao[j] + bo[j])
-            c = f * cp[j] + (one - f) * g
+            c = fma(f, cp[j], (one - f) * g)
             co[j] = c
             ho[j] = o * tanh(c)
             af[j] = f
@@ -193,12 +197,70 @@ def lstm_forward(X, wih_p, xp, whh_p, bias, peep, hs, cs, reverse, variant, trai
         xi = t if xp.shape[0] == T else 0
         step_input(X, t, wih_p, xp, xi, fused, b0, b1)
         rec_forward(hs, p, whh_p, GH, xp, xi, 0, 1.0, b0, b1)
-        if variant == LSTM_CIFG:
-            _fwd_cifg(xp[xi], bias, cs[cp], cs[cq], hs[q], b0, b1)
-        elif variant == LSTM_PEEPHOLE:
-            _fwd_peephole(xp[xi], bias, peep, cs[cp], cs[cq], hs[q], b0, b1)
+        _gates(variant, xp[xi], bias, peep, cs[cp], cs[cq], hs[q], b0, b1, 0, hs.shape[2])
+
+
+@jit
+def _gates(variant, x, bias, peep, c_prev, c_out, h_out, b0, b1, u0, u1):
+    if variant == LSTM_CIFG:
+        _fwd_cifg(x, bias, c_prev, c_out, h_out, b0, b1, u0, u1)
+    elif variant == LSTM_PEEPHOLE:
+        _fwd_peephole(x, bias, peep, c_prev, c_out, h_out, b0, b1, u0, u1)
+    else:
+        _fwd_plain(x, bias, c_prev, c_out, h_out, b0, b1, u0, u1)
+
+
+# Spin-waits longer than this many pauses (tens of microseconds) yield the core instead: the
+# thread being waited for has most likely been descheduled.
+SPINS_BEFORE_YIELD = 1 << 12
+
+
+@jit
+def lstm_forward_units(xp, segs, bounds, bias, peep, hs, cs, reverse, variant, training, sync, me):
+    """The forward time loop with the hidden units split into slices (all batch rows), for
+    when there are fewer batch rows than threads (B = 1: the step is a matrix-vector product
+    that one core streams from its cache at a fixed rate; slices on several cores stream
+    several parts of W_hh at once). Called by each of the threads with its slice ``me``.
+
+    xp (T, B, G*H) holds W_ih x_t for every step (no fused input projection). Slice s covers
+    units [bounds[s], bounds[s+1]); segs[s] (G, ...) its rows of W_hh, packed by gate (see
+    _gemm.rec_forward_units). Every step of a slice reads the whole h_{t-1}, so a step starts
+    only when every slice of the step before has finished.
+
+    The hand-over: for slice s, sync[16 s] counts the steps claimed and sync[16 s + 1] the
+    steps finished (one cache line pair per slice). A thread claims step k of a slice with a
+    compare-and-swap, its own slice first, then any other slice still unclaimed, and waits
+    only for slices claimed by threads that are running them. So the loop finishes whatever
+    the threads do: run side by side (each takes its own slice), run one after the other (the
+    first takes every slice of every step; 1 Numba thread, or a threading layer that runs
+    the prange iterations in turn), or lag (a late or descheduled thread's slices are taken
+    by the others). Whichever thread computes a slice, it does the same arithmetic, so the
+    result does not depend on the schedule.
+    """
+    T = hs.shape[0] - 1
+    S = bounds.shape[0] - 1
+    B = hs.shape[1]
+    for k in range(T):
+        t, p, q = step_indices(k, T, reverse)
+        if training:
+            cp, cq = p, q
         else:
-            _fwd_plain(xp[xi], bias, cs[cp], cs[cq], hs[q], b0, b1)
+            cp, cq = k % 2, 1 - k % 2
+        for r in range(S):
+            s = (me + r) % S
+            if load_acquire(sync, 16 * s) == k and compare_exchange(sync, 16 * s, k, k + 1):
+                u0, u1 = bounds[s], bounds[s + 1]
+                rec_forward_units(hs, p, segs[s], xp, t, u0, u1, 0, B)
+                _gates(variant, xp[t], bias, peep, cs[cp], cs[cq], hs[q], 0, B, u0, u1)
+                store_release(sync, 16 * s + 1, k + 1)
+        for s in range(S):
+            spins = 0
+            while load_acquire(sync, 16 * s + 1) <= k:
+                spins += 1
+                if spins < SPINS_BEFORE_YIELD:
+                    spin_pause()
+                else:
+                    yield_cpu()
 
 
 @jit

@@ -90,3 +90,102 @@ def test_thread_count_does_not_change_the_result(monkeypatch, cell):
         numba.set_num_threads(before)
     for y in ys[1:]:
         np.testing.assert_array_equal(y, ys[0])
+
+
+# -- the LSTM forward on slices of hidden units (fewer batch rows than threads) ------------
+
+LSTMS = [c for c in kernels.CELLS if c.startswith("lstm")]
+UNIT_SHAPES = [  # (T, B, I, H), one batch row: H ragged against the vector width, and > KC
+    (7, 1, 5, 37),
+    (5, 1, 9, 70),
+    (4, 1, 3, KC + 1),
+]
+
+
+@pytest.fixture
+def unit_split(monkeypatch):
+    """Split the hidden units whatever the size; returns the slice counts of the loops run."""
+    monkeypatch.setattr(kernels.cpu_par, "UNIT_STEP_MIN", 0)
+    monkeypatch.setattr(kernels.cpu_par, "UNIT_LOOP_MIN", 0)
+    slices = []
+    real = kernels.cpu_layer.forward_units
+
+    def spy(xp, segs, bounds, *rest):
+        slices.append(len(bounds) - 1)
+        real(xp, segs, bounds, *rest)
+
+    monkeypatch.setattr(kernels.cpu_layer, "forward_units", spy)
+    before = numba.get_num_threads()
+    yield slices
+    numba.set_num_threads(before)
+
+
+def _no_split_result(monkeypatch, cell, shape, dtype, L=1, bi=False):
+    monkeypatch.setattr(kernels.cpu_par, "UNIT_STEP_MIN", 1 << 62)
+    return _run(cell, shape, dtype, L, bi)
+
+
+def _run(cell, shape, dtype, L=1, bi=False, seed=5):
+    net, params, x, state, dy, dstate = random_problem(cell, *shape, L, bi, seed=seed, dtype=dtype)
+    fw = net.forward(params, x, state)
+    g = net.backward(fw.tape, dy, dstate)
+    return [fw.y, *as_tuple(fw.state), net.forward(params, x, state, training=False).y, *g.params.values()]
+
+
+@pytest.mark.skipif(max(THREADS) < 2, reason="needs two Numba threads")
+@pytest.mark.parametrize("cell", LSTMS)
+@pytest.mark.parametrize("shape", UNIT_SHAPES, ids=lambda s: "T{}B{}I{}H{}".format(*s))
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)], ids=["float64", "float32"])
+def test_hidden_unit_slices_match_oracle(unit_split, cell, shape, dtype, tol):
+    numba.set_num_threads(max(THREADS))
+    _check(cell, shape, 1, False, dtype, tol, seed=sum(shape))
+    assert unit_split and min(unit_split) >= 2
+
+
+@pytest.mark.skipif(max(THREADS) < 2, reason="needs two Numba threads")
+@pytest.mark.parametrize("cell", LSTMS)
+def test_hidden_unit_slices_stacked_bidirectional(unit_split, cell):
+    numba.set_num_threads(max(THREADS))
+    _check(cell, (6, 1, 7, 40), 2, True, np.float64, 1e-12, seed=8)
+    assert len(unit_split) == 2 * 2 * 2  # layers x directions x (training, inference)
+
+
+@pytest.mark.parametrize("cell", LSTMS)
+def test_hidden_unit_slices_run_one_after_the_other(unit_split, monkeypatch, cell):
+    """One thread runs the prange's slices in turn: the first must take every slice of every
+    step (waiting for the others would never end)."""
+    monkeypatch.setattr(kernels.cpu_par, "num_threads", lambda: 3)
+    numba.set_num_threads(1)
+    _check(cell, UNIT_SHAPES[1], 1, False, np.float64, 1e-12, seed=4)
+    assert unit_split and min(unit_split) == 3
+
+
+@pytest.mark.parametrize("cell", LSTMS)
+def test_hidden_unit_slices_in_any_order(unit_split, monkeypatch, cell):
+    """A lone thread starting from the last slice (a threading layer may run the iterations
+    in any order) takes the others, wrapping around."""
+    from kernels.cpu_lstm import lstm_forward_units  # noqa: PLC0415
+
+    def last_slice_first(xp, segs, bounds, bias, peep, hs, cs, reverse, variant, training, sync):
+        for s in reversed(range(len(bounds) - 1)):
+            lstm_forward_units(xp, segs, bounds, bias, peep, hs, cs, reverse, variant, training, sync, s)
+
+    monkeypatch.setattr(kernels.cpu_par, "_forward_units_par", last_slice_first)
+    monkeypatch.setattr(kernels.cpu_par, "num_threads", lambda: 2)
+    numba.set_num_threads(1)
+    _check(cell, UNIT_SHAPES[2], 1, True, np.float64, 1e-12, seed=6)
+    assert unit_split and min(unit_split) == 2
+
+
+@pytest.mark.skipif(max(THREADS) < 2, reason="needs two Numba threads")
+@pytest.mark.parametrize("cell", LSTMS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
+def test_hidden_unit_slices_do_not_change_a_bit(unit_split, monkeypatch, cell, dtype):
+    """Same arithmetic per unit as the one-thread loop, over a few hundred hand-overs: y, the
+    final state, inference y and every gradient, bit for bit."""
+    shape = (300, 1, 6, 70)
+    numba.set_num_threads(max(THREADS))
+    split = _run(cell, shape, dtype)
+    assert unit_split
+    for a, b in zip(split, _no_split_result(monkeypatch, cell, shape, dtype), strict=True):
+        np.testing.assert_array_equal(a, b)
