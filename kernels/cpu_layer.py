@@ -12,8 +12,7 @@ the tape holds), so the windows of a TBPTT pass pack once.
 import numpy as np
 
 from ._common import finish_norms
-from ._gemm import MR, pack_unit_slices, packed_size
-from ._simd import VBYTES
+from ._gemm import MR
 from .cells import GRU_RESET_BEFORE
 from .cpu_par import (
     GRU,
@@ -26,7 +25,6 @@ from .cpu_par import (
     mm_par,
     pack,
     time_loop_chunks,
-    unit_bounds,
     unit_slices,
 )
 
@@ -77,8 +75,7 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training):
     # With fewer rows than threads, the LSTM splits its hidden units over the threads instead
     # of its batch rows (cpu_lstm.lstm_forward_units).
     nch = time_loop_chunks(T, B, In, H, spec.gates, True)
-    lanes = VBYTES // dtype.itemsize
-    slices = unit_slices(T, B, H, spec.gates, lanes) if spec.family == "lstm" else 1
+    slices = unit_slices(T, B, H, spec.gates, dtype) if spec.family == "lstm" else 1
     fused = B // nch >= MR and slices == 1
     xp = np.empty((T if training or not fused else 1, B, GH), dtype)
     if not fused:
@@ -109,10 +106,7 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training):
         aux = tape["aux"] = np.empty((rows, B, H), dtype)  # W_hn h_{t-1} + b_hn
         a = np.empty((1, B, GH), dtype)
     if slices > 1:
-        bounds = unit_bounds(H, slices, lanes)
-        segs = np.empty((slices, spec.gates, packed_size(w_hh, H, int(np.diff(bounds).max()))), dtype)
-        pack_unit_slices(w_hh, spec.gates, bounds, segs)
-        forward_units(xp, segs, bounds, lp["bias"], peep, hs, cs, reverse, spec.variant, training)
+        forward_units(xp, w_hh, slices, lp["bias"], peep, hs, cs, reverse, spec.variant, training)
     else:
         forward_chunks(kind, X, wih, xp, w1, w2, lp["bias"], b_hh, peep, hs, cs, aux, a, reverse, spec.variant,
                        training, fused, nch)

@@ -27,6 +27,8 @@ from .cells import LSTM_CIFG, LSTM_PEEPHOLE
 # -- one step of rows [b0, b1): the gate arithmetic, vectorized over hidden units ---------
 # Each gate block gets its own 1-D view: LLVM vectorizes a loop over separate views far
 # better than one over a single row indexed at j, H + j, 2H + j, ...
+# The views are sliced out in each variant: a helper returning them as a tuple made the
+# gate loops 1.6-2x slower (measured at B = 16, H = 64, float32).
 
 
 @jit

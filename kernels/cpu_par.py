@@ -14,8 +14,9 @@ The threads are Numba's (``numba.set_num_threads``), started by kernels/_jit.py.
 import numpy as np
 from numba import prange
 
-from ._gemm import MR, mm, pack_n, pack_t, packed_size, panels
+from ._gemm import MR, mm, pack_n, pack_t, pack_unit_slices, packed_size, panels
 from ._jit import jit_parallel, num_threads
+from ._simd import VBYTES
 from .cpu_gru import gru_backward, gru_cho_backward, gru_cho_forward, gru_forward
 from .cpu_lstm import lstm_backward, lstm_forward, lstm_forward_units
 from .cpu_rnn import rnn_backward, rnn_forward
@@ -41,24 +42,35 @@ UNIT_STEP_MIN = 1 << 16
 UNIT_LOOP_MIN = 1 << 20
 
 
-def unit_slices(T, B, H, G, lanes):
+def _lanes(dtype):
+    """Elements of dtype in one SIMD vector."""
+    return VBYTES // np.dtype(dtype).itemsize
+
+
+def unit_slices(T, B, H, G, dtype):
     """How many slices of hidden units the forward time loop runs on (1: no split)."""
     threads = num_threads()
     step = B * G * H * H
     if threads < 2 or B >= threads or step < UNIT_STEP_MIN or T * step < UNIT_LOOP_MIN:
         return 1
-    return max(1, min(threads, H // lanes))  # a slice is at least one vector of units
+    return max(1, min(threads, H // _lanes(dtype)))  # a slice is at least one vector of units
 
 
-def unit_bounds(H, slices, lanes):
+def _unit_bounds(H, slices, lanes):
     """Slice boundaries over H hidden units, on whole vectors (no two threads write one cache
     line of h or c)."""
     nv = (H + lanes - 1) // lanes
     return np.array([min(H, lanes * (nv * s // slices)) for s in range(slices + 1)], np.int64)
 
 
-def forward_units(xp, segs, bounds, bias, peep, hs, cs, reverse, variant, training):
-    """Run the LSTM forward time loop on slices of hidden units (see lstm_forward_units)."""
+def forward_units(xp, w_hh, slices, bias, peep, hs, cs, reverse, variant, training):
+    """Run the LSTM forward time loop on ``slices`` slices of hidden units (see
+    lstm_forward_units); packs each slice's rows of w_hh (G*H x H) first."""
+    H = w_hh.shape[1]
+    G = w_hh.shape[0] // H
+    bounds = _unit_bounds(H, slices, _lanes(w_hh.dtype))
+    segs = np.empty((slices, G, packed_size(w_hh, H, int(np.diff(bounds).max()))), w_hh.dtype)
+    pack_unit_slices(w_hh, G, bounds, segs)
     sync = np.zeros(16 * bounds.shape[0], np.int64)
     _forward_units_par(xp, segs, bounds, bias, peep, hs, cs, reverse, variant, training, sync)
 
