@@ -56,9 +56,12 @@ def reports(session):
 
 @nox.session(python=PYTHON)
 def bench(session):
-    """The performance regression check against bench/baseline.json (a few minutes at most).
+    """The performance regression gate: the working tree's kernels against the reference commit's
+    (bench/reference.json), both measured in this run on this machine; skipped when the kernel
+    sources equal the reference's.
 
-    `nox -s bench -- --update-baseline` writes a new baseline; `-- --repeat 5` measures the noise.
+    `nox -s bench -- --force --repeat 5` measures the noise of unchanged code;
+    `nox -s bench -- --move-reference` accepts an intended speed change (then commit the file).
     """
     install(session, "test")
     session.run("python", "-m", "bench.regression", *session.posargs)

@@ -1,211 +1,386 @@
-"""Kernel performance regression check: a short benchmark subset against a committed baseline.
+"""Kernel performance regression gate: the working tree against a reference commit, both
+measured in the same run on the same machine (an A/B run).
 
-Shared machines are noisy, so raw times are never compared. Each round times a calibration
-(a fixed SGEMM and a fixed scalar loop, the two kinds of work the kernels do) next to every
-case, and a case's score is its time divided by that round's calibration time; the score
-kept is the median over rounds. A case fails when its score exceeds the baseline's by more
-than the threshold. The threshold sits well above the spread measured on unchanged code
-(see README) and well below the 2x a real regression costs.
+A time measured on one machine says nothing on another: the project's machines share a name,
+not a CPU, and the kernels' vector code and any calibration speed up differently from one
+microarchitecture to the next. So nothing recorded elsewhere decides anything here. The gate
+exports the kernels of the reference commit (``bench/reference.json``) next to the working
+tree, starts one measuring process per side (bench/_ab_worker.py, each with its own Numba
+dispatchers and on-disk cache), and asks them in turn to time each case: every case's time on
+one side is paired with the other side's, taken a moment apart, and the score is the median
+over rounds of the per-round ratio working tree / reference. A case fails when that median
+exceeds THRESHOLD.
 
-    python -m bench.regression                    # compare with bench/baseline.json
-    python -m bench.regression --update-baseline  # measure and write a new baseline
-    python -m bench.regression --repeat 5         # measure the noise: spread over 5 runs
+    python -m bench.regression                          # A/B against bench/reference.json
+    python -m bench.regression --force --repeat 5       # unchanged code against itself: the noise
+    NUMBA_CPU_NAME=haswell python -m bench.regression   # both sides compiled for another target
+    python -m bench.regression --move-reference         # accept a speed change: HEAD is the reference
+
+When the kernel sources are identical to the reference's there is nothing to compare and the
+run is skipped (say ``--force`` to measure anyway).
 """
 
 import argparse
-import contextlib
+import io
 import json
 import math
+import os
 import platform
+import shutil
 import statistics
+import subprocess
 import sys
+import tarfile
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+ROOT = Path(__file__).resolve().parents[1]  # the working tree this gate measures
+REFERENCE = Path("bench", "reference.json")  # in the tree: moving it accepts a speed change
+WORKER = Path(__file__).with_name("_ab_worker.py")
+KERNELS = "kernels"  # the folder whose sources are compared and exported
 
-from bench.cases import make_case
-
-BASELINE = Path(__file__).with_name("baseline.json")
-THRESHOLD = 1.5  # fail above 1.5x the baseline score: noise stays under ~1.2x, a 2x slowdown trips it
-SHAPE = (100, 16, 32, 128)  # T, B, I, H: mid-sized, ~0.3-5 ms a call on one thread, the kernels' own work
+THRESHOLD = 1.3  # fail above 1.3x the reference: unchanged code stays within ~1.1x (README), a 2x slowdown trips it
+SHAPE = (100, 16, 32, 128)  # T, B, I, H: ~0.5-10 ms a call on one thread, the kernels' own work
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "lstm_peephole", "lstm_cifg", "gru", "gru_cho")
 MODES = ("forward", "forward_backward")
-ROUND_SECONDS = 0.001  # each batch repeats its call until it has run this long: well under a time slice
+ROUNDS = 15
+BATCHES = 7  # per case, side and round: the best of these batches is kept
+BATCH_SECONDS = 0.001  # a batch repeats its call until it has run this long: well under a time slice
 
 
 def case_id(cell, mode):
     return f"{cell}/{mode}"
 
 
-def default_cases():
-    return {case_id(c, m): make_case(c, m, *SHAPE) for c in CELLS for m in MODES}
+# -- the machine ---------------------------------------------------------------------------
 
 
-def _calibration():
-    from bench.calibrate import scalar_loop, sgemm  # noqa: PLC0415 - compiles on first use
+def machine_info():
+    """The CPU as a reader needs it to tell machines apart: LLVM's name for the host's
+    microarchitecture and its features (what the kernels are compiled for), the model string,
+    and any override of the target Numba compiles for."""
+    import llvmlite.binding as llvm  # noqa: PLC0415
 
-    return {"sgemm": sgemm, "scalar": scalar_loop}
-
-
-def _time(fn, n, batches=9):
-    """Seconds per call: the best of a few short batches, since interference only adds time."""
-    best = math.inf
-    for _ in range(batches):
-        t0 = time.perf_counter()
-        for _ in range(n):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / n)
-    return best
-
-
-def _repeats(fn):
-    """Calls per batch so that one batch lasts about ROUND_SECONDS."""
-    fn()  # warm-up (and compilation)
-    t = _time(fn, 1, batches=1)
-    return max(1, math.ceil(ROUND_SECONDS / max(t, 1e-7)))
-
-
-@contextlib.contextmanager
-def one_thread():
-    """Kernels, calibration and BLAS on one thread while measuring.
-
-    On a shared machine a parallel region waits for its slowest thread, so its time depends on
-    what the neighbours do far more than a single thread's does, and not in proportion to the
-    calibration's; one thread each keeps the ratio stable (measured: see README).
-    """
-    import numba  # noqa: PLC0415
-    from threadpoolctl import threadpool_limits  # noqa: PLC0415
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
+    model = platform.processor()
     try:
-        with threadpool_limits(1):
-            yield
-    finally:
-        numba.set_num_threads(before)
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    features = llvm.get_host_cpu_features().flatten().split(",")
+    return {
+        "model": model or platform.machine(),
+        "llvm_host_cpu": llvm.get_host_cpu_name(),
+        "llvm_host_features": ",".join(sorted(f[1:] for f in features if f.startswith("+"))),
+        "numba_cpu_name": os.environ.get("NUMBA_CPU_NAME") or None,
+        "numba_cpu_features": os.environ.get("NUMBA_CPU_FEATURES") or None,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+    }
 
 
-def measure(cases, rounds=15, progress=None):
-    """{case: median over rounds of time / calibration time}, plus the raw medians (one thread)."""
-    with one_thread():
-        return _measure(cases, rounds, progress)
+# -- the reference -------------------------------------------------------------------------
 
 
-def _measure(cases, rounds, progress):
-    cal = _calibration()
-    reps = {k: _repeats(f) for k, f in {**cal, **cases}.items()}
-    scores = {k: [] for k in cases}
-    raw = {k: [] for k in {**cal, **cases}}
-    for r in range(rounds):
-        for k, f in cal.items():
-            raw[k].append(_time(f, reps[k]))
-        # Geometric mean: the kernels' time is part BLAS, part scalar arithmetic.
-        unit = math.sqrt(raw["sgemm"][-1] * raw["scalar"][-1])
-        for k, f in cases.items():
-            t = _time(f, reps[k])
-            raw[k].append(t)
-            scores[k].append(t / unit)
-        if progress:
-            progress(r + 1, rounds)
-    return (
-        {k: statistics.median(v) for k, v in scores.items()},
-        {k: statistics.median(v) for k, v in raw.items()},
+def git(*args, cwd=None, binary=False):
+    out = subprocess.run(["git", *args], cwd=cwd or ROOT, capture_output=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"git {' '.join(args)}: {out.stderr.decode(errors='replace').strip()}")
+    return out.stdout if binary else out.stdout.decode().strip()
+
+
+def load_reference(root=None):
+    return json.loads((Path(root or ROOT) / REFERENCE).read_text())["commit"]
+
+
+def resolve(rev, root=None):
+    """The full hash of ``rev``, or a clear error when this clone lacks it."""
+    try:
+        return git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=root)
+    except RuntimeError:
+        pass
+    if git("rev-parse", "--is-shallow-repository", cwd=root) == "true":  # a CI-style shallow clone
+        try:
+            git("fetch", "--quiet", "--unshallow", cwd=root)
+            return git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=root)
+        except RuntimeError:
+            pass
+    raise SystemExit(
+        f"reference: commit {rev!r} is not in this clone (a shallow clone lacks history: "
+        f"`git fetch --unshallow`, or name another with --reference)"
     )
 
 
-def compare(scores, baseline, threshold=THRESHOLD):
-    """Rows (case, baseline, current, ratio, verdict) and whether every case passed."""
-    rows, ok = [], True
-    for k in sorted(scores):
-        base = baseline.get(k)
-        if base is None:
-            rows.append((k, None, scores[k], None, "new (no baseline)"))
-            continue
-        ratio = scores[k] / base
-        if ratio > threshold:
-            verdict, ok = "SLOWER: regression", False
-        elif ratio < 1 / threshold:
-            verdict = "faster: update the baseline"
-        else:
-            verdict = "ok"
-        rows.append((k, base, scores[k], ratio, verdict))
-    missing = sorted(set(baseline) - set(scores))
-    for k in missing:
-        rows.append((k, baseline[k], None, None, "not measured"))
-    return rows, ok
+def reference_sources(sha, root=None):
+    """{path: blob hash} of the kernel sources at commit ``sha``."""
+    rows = git("ls-tree", "-r", sha, "--", KERNELS, cwd=root).splitlines()
+    return {line.split("\t", 1)[1]: line.split()[2] for line in rows}
 
 
-def format_table(rows, threshold=THRESHOLD):
-    out = [f"{'case':32s} {'baseline':>10s} {'current':>10s} {'ratio':>7s}  verdict (fail above {threshold:.2f}x)"]
-    for k, base, cur, ratio, verdict in rows:
-        fmt = lambda v, spec: format(v, spec) if v is not None else "-"  # noqa: E731
-        out.append(f"{k:32s} {fmt(base, '10.4g')} {fmt(cur, '10.4g')} {fmt(ratio, '7.3f')}  {verdict}")
+def working_sources(root=None):
+    """{path: blob hash} of the kernel sources in the working tree, committed or not (ignored
+    files, such as Numba's cache, excluded)."""
+    root = Path(root or ROOT)
+    paths = [p for p in git("ls-files", "-co", "--exclude-standard", "--", KERNELS, cwd=root).splitlines()
+             if (root / p).is_file()]
+    if not paths:
+        return {}
+    out = subprocess.run(["git", "hash-object", "--stdin-paths"], cwd=root, input="\n".join(paths).encode(),
+                         capture_output=True, check=True).stdout.decode().split()
+    return dict(zip(paths, out, strict=True))
+
+
+def sources_differ(sha, root=None):
+    """The kernel source paths that differ between commit ``sha`` and the working tree."""
+    ref, cur = reference_sources(sha, root), working_sources(root)
+    return sorted(p for p in set(ref) | set(cur) if ref.get(p) != cur.get(p))
+
+
+def export_reference(sha, root=None):
+    """The reference commit's kernels in build/bench-ref/SHA (kept, with their Numba cache, for the
+    next run)."""
+    root = Path(root or ROOT)
+    dest = root / "build" / "bench-ref" / sha
+    if (dest / KERNELS / "__init__.py").is_file():
+        return dest
+    data = git("archive", "--format=tar", sha, KERNELS, cwd=root, binary=True)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{sha[:12]}-", dir=dest.parent))
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        tar.extractall(tmp, filter="data")
+    try:
+        os.replace(tmp, dest)
+    except OSError:  # another run exported it meanwhile
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
+
+
+def move_reference(rev, root=None):
+    root = Path(root or ROOT)
+    sha = resolve(rev, root)
+    changed = sources_differ(sha, root)
+    if changed:
+        raise SystemExit(
+            f"--move-reference: the working tree's kernels differ from {rev} ({', '.join(changed[:5])}"
+            f"{', ...' if len(changed) > 5 else ''}): commit them first, so the reference names the code measured"
+        )
+    (root / REFERENCE).write_text(json.dumps({
+        "commit": sha,
+        "about": "The kernels that bench/regression.py compares the working tree with, in the same run on the "
+                 "same machine. Accept an intended speed change by moving it: python -m bench.regression "
+                 "--move-reference (then commit this file).",
+    }, indent=2) + "\n")
+    return sha
+
+
+# -- the A/B run -----------------------------------------------------------------------------
+
+
+class Side:
+    """One measuring process: the kernels of one tree, timed on request."""
+
+    def __init__(self, name, root, cells, modes, shape, slow=()):
+        self.name = name
+        cmd = [sys.executable, os.fspath(WORKER), "--root", os.fspath(root), "--shape", ",".join(map(str, shape)),
+               "--cells", ",".join(cells), "--modes", ",".join(modes), "--slow", ",".join(slow)]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
+        self.ready = None
+
+    def _read(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait()
+            raise RuntimeError(f"the {self.name} side's measuring process ended (exit code {code}); see its stderr above")
+        return json.loads(line)
+
+    def wait_ready(self):
+        self.ready = self._read()
+        return self.ready
+
+    def time(self, case, calls, batches):
+        self.proc.stdin.write(json.dumps({"time": case, "calls": calls, "batches": batches}) + "\n")
+        return self._read()["seconds"]
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write('{"quit": true}\n')
+                self.proc.stdin.close()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+def median_interval(values, level=0.95):
+    """A distribution-free interval for the median: order statistics whose binomial coverage is
+    at least ``level`` (the whole range when there are too few values)."""
+    v, n = sorted(values), len(values)
+    cdf, k = 0.0, 0
+    while k < n:
+        p = math.comb(n, k) / 2**n
+        if cdf + p > (1 - level) / 2:
+            break
+        cdf += p
+        k += 1
+    k = min(k, (n - 1) // 2)
+    return v[k], v[n - 1 - k]
+
+
+@dataclass
+class CaseResult:
+    case: str
+    reference_s: float  # median seconds per call over rounds
+    candidate_s: float
+    ratio: float  # median over rounds of candidate / reference
+    low: float  # distribution-free 95% interval of that median
+    high: float
+    verdict: str
+
+
+def verdict(ratio, threshold):
+    if ratio > threshold:
+        return "SLOWER: regression"
+    if ratio < 1 / threshold:
+        return "faster: move the reference"
+    return "ok"
+
+
+def run_ab(reference_root, candidate_root, cells=CELLS, modes=MODES, shape=SHAPE, rounds=ROUNDS,
+           threshold=THRESHOLD, slow=(), progress=None, log=print):
+    """Measure both trees in interleaved rounds; returns ([CaseResult], info)."""
+    cases = [case_id(c, m) for c in cells for m in modes]
+    t0 = time.perf_counter()
+    sides = [Side("reference", reference_root, cells, modes, shape),
+             Side("working-tree", candidate_root, cells, modes, shape, slow)]
+    try:
+        ready = [s.wait_ready() for s in sides]  # both compile at once, one per core
+        log(f"  ready after {time.perf_counter() - t0:.0f} s (compile or cache load: reference "
+            f"{ready[0]['compile_seconds']:.0f} s, working tree {ready[1]['compile_seconds']:.0f} s)")
+        calls = {k: max(1, math.ceil(BATCH_SECONDS / max(min(r["estimate_seconds"][k] for r in ready), 1e-7)))
+                 for k in cases}
+        times = {k: ([], []) for k in cases}
+        for r in range(rounds):
+            for i, k in enumerate(cases):
+                # Alternate which side goes first, so neither always follows the other's work.
+                order = (0, 1) if (r + i) % 2 == 0 else (1, 0)
+                for s in order:
+                    times[k][s].append(sides[s].time(k, calls[k], BATCHES))
+            if progress:
+                progress(r + 1, rounds)
+    finally:
+        for s in sides:
+            s.close()
+    results = []
+    for k in cases:
+        ref, cand = times[k]
+        ratios = [c / a for a, c in zip(ref, cand, strict=True)]
+        ratio = statistics.median(ratios)
+        lo, hi = median_interval(ratios)
+        results.append(CaseResult(k, statistics.median(ref), statistics.median(cand), ratio, lo, hi,
+                                  verdict(ratio, threshold)))
+    info = {"seconds": time.perf_counter() - t0, "compile_seconds": [r["compile_seconds"] for r in ready],
+            "kernels": [r["kernels"] for r in ready]}
+    return results, info
+
+
+def format_table(results, threshold=THRESHOLD):
+    out = [f"{'case':32s} {'reference':>10s} {'working':>10s} {'ratio':>7s} {'95% interval':>15s}  "
+           f"verdict (fail above {threshold:.2f}x)"]
+    for r in results:
+        out.append(f"{r.case:32s} {r.reference_s * 1e3:8.3f}ms {r.candidate_s * 1e3:8.3f}ms {r.ratio:7.3f} "
+                   f"{f'[{r.low:.3f}, {r.high:.3f}]':>15s}  {r.verdict}")
     return "\n".join(out)
 
 
-def load_baseline(path=BASELINE):
-    data = json.loads(Path(path).read_text())
-    return data["scores"]
+def passed(results):
+    return all(not r.verdict.startswith("SLOWER") for r in results)
 
 
-def write_baseline(scores, raw, path=BASELINE):
-    data = {
-        "about": "Scores = median(kernel time / calibration time); see bench/regression.py. "
-        "Regenerate with: python -m bench.regression --update-baseline",
-        "shape_TBIH": list(SHAPE),
-        "machine": {"processor": platform.processor() or platform.machine(), "python": platform.python_version()},
-        "raw_median_seconds": {k: float(f"{v:.4g}") for k, v in sorted(raw.items())},
-        "scores": {k: float(f"{v:.5g}") for k, v in sorted(scores.items())},
-    }
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+# -- the command line ----------------------------------------------------------------------------
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--update-baseline", action="store_true", help="write the measured scores as the new baseline")
-    ap.add_argument("--rounds", type=int, default=15, help="rounds per run; the median is kept (default 15)")
+    ap.add_argument("--reference", default=None,
+                    help="compare with this commit instead of bench/reference.json's")
+    ap.add_argument("--force", action="store_true",
+                    help="measure even when the kernel sources equal the reference's (to measure the noise)")
+    ap.add_argument("--rounds", type=int, default=ROUNDS, help=f"interleaved rounds; the median is kept (default {ROUNDS})")
+    ap.add_argument("--repeat", type=int, default=1, help="run the A/B this many times (fresh processes) and report the spread")
     ap.add_argument("--threshold", type=float, default=THRESHOLD, help=f"fail above this ratio (default {THRESHOLD})")
-    ap.add_argument("--repeat", type=int, default=1, help="run the check this many times and report the spread")
-    ap.add_argument("--baseline", type=Path, default=BASELINE)
+    ap.add_argument("--json", type=Path, default=None,
+                    help="where to write the record of the run (default build/bench/regression.json)")
+    ap.add_argument("--move-reference", nargs="?", const="HEAD", metavar="REV",
+                    help="make REV (default HEAD) the reference in bench/reference.json and stop")
     args = ap.parse_args(argv)
-    if args.rounds < 1 or args.repeat < 1 or args.threshold <= 1:
-        ap.error("--rounds and --repeat must be >= 1 and --threshold > 1")
+    if args.rounds < 3:
+        ap.error(f"--rounds: got {args.rounds}, expected at least 3")
+    if args.repeat < 1:
+        ap.error(f"--repeat: got {args.repeat}, expected at least 1")
+    if not args.threshold > 1:
+        ap.error(f"--threshold: got {args.threshold}, expected a ratio above 1")
+
+    root = ROOT
+    if args.move_reference:
+        sha = move_reference(args.move_reference, root)
+        print(f"bench/reference.json now names {sha}; commit it to accept the kernels' speed as of that commit")
+        return 0
+
+    sha = resolve(args.reference or load_reference(root), root)
+    changed = sources_differ(sha, root)
+    if not changed and not args.force:
+        print(f"kernel sources identical to the reference {sha[:12]}: nothing to compare, A/B skipped "
+              f"(--force measures anyway)")
+        return 0
+    mach = machine_info()
+    print(f"reference {sha[:12]} against the working tree ({len(changed)} kernel files differ); "
+          f"{mach['llvm_host_cpu']} ({mach['model']}), target "
+          f"{mach['numba_cpu_name'] or 'host'}{' +' + mach['numba_cpu_features'] if mach['numba_cpu_features'] else ''}; "
+          f"shape T,B,I,H = {SHAPE}, one thread, {args.rounds} rounds")
+    ref_root = export_reference(sha, root)
 
     def progress(r, n):
         print(f"\r  round {r}/{n}", end="" if r < n else "\n", file=sys.stderr, flush=True)
 
-    cases = default_cases()
     t0 = time.perf_counter()
     runs = []
     for i in range(args.repeat):
         if args.repeat > 1:
-            print(f"run {i + 1}/{args.repeat}", file=sys.stderr)
-        scores, raw = measure(cases, args.rounds, progress)
-        runs.append(scores)
-    if args.update_baseline:
-        write_baseline(scores, raw, args.baseline)
-        print(f"wrote {args.baseline} ({len(scores)} cases, {time.perf_counter() - t0:.0f} s)")
-        return 0
-    baseline = load_baseline(args.baseline)
-    all_ok = True
-    for scores in runs:
-        rows, ok = compare(scores, baseline, args.threshold)
-        all_ok &= ok
-        print(format_table(rows, args.threshold))
+            print(f"run {i + 1}/{args.repeat}")
+        results, info = run_ab(ref_root, root, rounds=args.rounds, threshold=args.threshold, progress=progress)
+        runs.append((results, info))
+        print(format_table(results, args.threshold))
+    ok = all(passed(r) for r, _ in runs)
     if args.repeat > 1:
-        print("\nspread over runs (max/min of each case's score):")
-        spreads = {k: max(r[k] for r in runs) / min(r[k] for r in runs) for k in runs[0]}
-        for k, s in sorted(spreads.items()):
-            print(f"  {k:32s} {s:.3f}")
-        ratios = [r[k] / baseline[k] for r in runs for k in r if k in baseline]
-        print(f"ratio to baseline over all runs and cases: min {min(ratios):.3f}, max {max(ratios):.3f}; "
-              f"largest per-case spread {max(spreads.values()):.3f}")
-    print(f"{'PASS' if all_ok else 'FAIL'}: {len(runs[0])} cases, {args.repeat} run(s), "
-          f"{time.perf_counter() - t0:.0f} s", file=sys.stderr)
-    return 0 if all_ok else 1
+        print("\nspread over runs (per case: lowest and highest ratio)")
+        by_case = {}
+        for results, _ in runs:
+            for r in results:
+                by_case.setdefault(r.case, []).append(r.ratio)
+        for k, v in by_case.items():
+            print(f"  {k:32s} {min(v):.3f} .. {max(v):.3f}")
+        every = [x for v in by_case.values() for x in v]
+        print(f"all runs and cases: ratio {min(every):.3f} .. {max(every):.3f}; "
+              f"largest per-case spread (max/min) {max(max(v) / min(v) for v in by_case.values()):.3f}")
+    record = {
+        "reference": sha, "working_tree": git("rev-parse", "HEAD", cwd=root), "kernel_files_differ": changed,
+        "machine": mach, "shape_TBIH": list(SHAPE), "rounds": args.rounds, "threshold": args.threshold,
+        "runs": [{"seconds": info["seconds"], "compile_seconds": info["compile_seconds"],
+                  "cases": [r.__dict__ for r in results]} for results, info in runs],
+        "passed": ok,
+    }
+    out = args.json or root / "build" / "bench" / "regression.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"{'PASS' if ok else 'FAIL'}: {len(runs[0][0])} cases, {args.repeat} run(s), "
+          f"{time.perf_counter() - t0:.0f} s; record in {out}")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    np.seterr(all="ignore")
     sys.exit(main())

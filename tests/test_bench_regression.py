@@ -1,71 +1,137 @@
-"""The regression check: its verdicts, and that it catches a deliberately slowed kernel."""
+"""The regression gate: its verdicts, its reference handling, and that the A/B run catches a
+kernel slowed 2x while passing the others."""
 
 import json
+import math
+import subprocess
+from pathlib import Path
 
 import pytest
 
-import kernels.cpu_layer
 from bench import regression
 from bench.cases import make_case
 from bench.flops import flops
 
+REPO = Path(__file__).resolve().parents[1]
 
-def test_compare_flags_only_real_regressions():
-    base = {"a": 1.0, "b": 2.0, "c": 1.0, "gone": 1.0}
-    rows, ok = regression.compare({"a": 1.2, "b": 4.0, "c": 0.5, "new": 3.0}, base, threshold=1.5)
-    verdicts = {r[0]: r[4] for r in rows}
-    assert not ok
-    assert verdicts == {
-        "a": "ok",
-        "b": "SLOWER: regression",
-        "c": "faster: update the baseline",
-        "new": "new (no baseline)",
-        "gone": "not measured",
-    }
-    assert regression.compare({"a": 1.49}, {"a": 1.0}, 1.5)[1]
+
+def test_verdicts_follow_the_threshold():
+    assert regression.verdict(1.29, 1.3) == "ok"
+    assert regression.verdict(1.31, 1.3) == "SLOWER: regression"
+    assert regression.verdict(0.7, 1.3) == "faster: move the reference"
+    rows = [regression.CaseResult("a", 1e-3, 2e-3, 2.0, 1.9, 2.1, regression.verdict(2.0, 1.3)),
+            regression.CaseResult("b", 1e-3, 1e-3, 1.0, 0.9, 1.1, regression.verdict(1.0, 1.3))]
+    assert not regression.passed(rows) and regression.passed(rows[1:])
     assert "SLOWER" in regression.format_table(rows)
 
 
-def test_baseline_round_trip(tmp_path):
-    p = tmp_path / "b.json"
-    regression.write_baseline({"x/forward": 1.234567}, {"x/forward": 0.1, "sgemm": 0.2}, p)
-    assert regression.load_baseline(p) == {"x/forward": 1.2346}
-    assert json.loads(p.read_text())["shape_TBIH"] == list(regression.SHAPE)
+@pytest.mark.parametrize("n", [3, 5, 7, 15, 30])
+def test_median_interval_covers_the_median_at_95_percent(n):
+    values = list(range(n))
+    lo, hi = regression.median_interval(values)
+    k = lo  # values are their own ranks
+    assert hi == n - 1 - k and lo <= (n - 1) / 2 <= hi
+    # Coverage of [x_(k), x_(n-1-k)] for the median is 1 - 2 P(Binom(n, 1/2) <= k - 1).
+    tail = sum(math.comb(n, j) for j in range(k)) / 2**n
+    assert 1 - 2 * tail >= 0.95
+    if k + 1 <= (n - 1) // 2:  # and the interval is the narrowest such one
+        assert 1 - 2 * (tail + math.comb(n, k) / 2**n) < 0.95
 
 
-def test_committed_baseline_covers_every_case():
-    assert set(regression.load_baseline()) == {
-        regression.case_id(c, m) for c in regression.CELLS for m in regression.MODES
-    }
+def _git(repo, *args):
+    subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+
+
+@pytest.fixture
+def toy_repo(tmp_path):
+    """A repository with a kernels/ package, one commit, and an ignored cache file."""
+    repo = tmp_path / "repo"
+    (repo / "kernels" / "sub").mkdir(parents=True)
+    (repo / "bench").mkdir()
+    (repo / "kernels" / "__init__.py").write_text("X = 1\n")
+    (repo / "kernels" / "sub" / "a.py").write_text("Y = 2\n")
+    (repo / ".gitignore").write_text("__pycache__/\n")
+    _git(repo, "init", "-q")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "root")
+    _git(repo, "add", ".")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "kernels")
+    return repo
+
+
+def test_kernel_sources_compared_with_the_reference(toy_repo):
+    head = regression.resolve("HEAD", toy_repo)
+    assert regression.sources_differ(head, toy_repo) == []
+    (toy_repo / "kernels" / "__pycache__").mkdir()
+    (toy_repo / "kernels" / "__pycache__" / "c.nbi").write_bytes(b"cache")
+    assert regression.sources_differ(head, toy_repo) == []  # ignored files are no source
+    (toy_repo / "kernels" / "sub" / "a.py").write_text("Y = 3\n")
+    (toy_repo / "kernels" / "new.py").write_text("")
+    assert regression.sources_differ(head, toy_repo) == ["kernels/new.py", "kernels/sub/a.py"]
+    root = regression.resolve("HEAD~1", toy_repo)
+    assert regression.sources_differ(root, toy_repo) == ["kernels/__init__.py", "kernels/new.py", "kernels/sub/a.py"]
+
+
+def test_reference_is_exported_moved_and_refused(toy_repo):
+    head = regression.resolve("HEAD", toy_repo)
+    out = regression.export_reference(head, toy_repo)
+    assert (out / "kernels" / "sub" / "a.py").read_text() == "Y = 2\n"
+    assert out == toy_repo / "build" / "bench-ref" / head
+    assert regression.move_reference("HEAD", toy_repo) == head
+    assert regression.load_reference(toy_repo) == head
+    (toy_repo / "kernels" / "__init__.py").write_text("X = 2\n")
+    with pytest.raises(SystemExit, match="differ from HEAD .*kernels/__init__.py.*commit them first"):
+        regression.move_reference("HEAD", toy_repo)
+    with pytest.raises(SystemExit, match="'nosuch' is not in this clone"):
+        regression.resolve("nosuch", toy_repo)
+
+
+def test_identical_kernels_skip_the_ab_run(toy_repo, monkeypatch, capsys):
+    regression.move_reference("HEAD", toy_repo)
+    monkeypatch.setattr(regression, "ROOT", toy_repo)
+    assert regression.main([]) == 0
+    assert "kernel sources identical to the reference" in capsys.readouterr().out
+    assert not (toy_repo / "build" / "bench-ref").exists()  # nothing exported, nothing measured
+
+
+def test_committed_reference_exists_in_history():
+    sha = regression.load_reference(REPO)
+    assert regression.resolve(sha, REPO) == sha
+
+
+def test_catches_a_kernel_slowed_twofold():
+    """A real A/B run of two processes: the working tree's GRU runs every call twice (a 2x
+    regression); it fails and the unchanged LSTM and RNN pass. (Both sides load this tree's
+    kernels, which keeps their compilation cached; the gate itself exports the reference.)"""
+    results, info = regression.run_ab(
+        REPO, REPO, cells=("gru", "lstm", "rnn_tanh"), modes=("forward",), shape=(50, 16, 32, 64),
+        rounds=7, slow=("gru",), log=lambda *a: None,
+    )
+    table = regression.format_table(results)
+    ratios = {r.case: r.ratio for r in results}
+    assert not regression.passed(results), table
+    assert ratios["gru/forward"] > regression.THRESHOLD, table
+    assert ratios["lstm/forward"] < regression.THRESHOLD and ratios["rnn_tanh/forward"] < regression.THRESHOLD, table
+    assert [Path(k).resolve() for k in info["kernels"]] == [(REPO / "kernels").resolve()] * 2
+
+
+def test_worker_rejects_a_tree_without_kernels(tmp_path):
+    out = subprocess.run(
+        [regression.sys.executable, str(regression.WORKER), "--root", str(tmp_path), "--shape", "2,1,1,1",
+         "--cells", "gru"], capture_output=True, text=True, check=False,
+    )
+    assert out.returncode != 0 and "no kernels package" in out.stderr + out.stdout
+
+
+def test_run_record_names_the_microarchitecture():
+    info = regression.machine_info()
+    assert info["llvm_host_cpu"] and info["llvm_host_features"] and "model" in info
+    json.dumps(info)
 
 
 def test_flop_counts_follow_deepbench():
     rec, inp = flops("lstm", "forward", T=10, B=2, I=3, H=5)
     assert rec == 2 * 4 * 5 * 5 * 2 * 10 and inp == 2 * 4 * 5 * 3 * 2 * 10
     assert flops("gru", "forward_backward", 10, 2, 3, 5)[0] == 3 * 2 * 3 * 25 * 2 * 10
-
-
-def test_catches_a_kernel_slowed_twofold(monkeypatch):
-    """Measure, slow one kernel 2x for real (its layer runs twice), measure again: only it fails."""
-    shape = (50, 16, 32, 64)
-    cases = {k: make_case(c, "forward", *shape) for k, c in (("gru", "gru"), ("lstm", "lstm"), ("rnn", "rnn_tanh"))}
-    baseline, _ = regression.measure(cases, rounds=7)
-
-    original = kernels.cpu_layer.forward_layer
-
-    def slowed(spec, *args, **kwargs):
-        if spec.name == "gru":
-            original(spec, *args, **kwargs)
-        return original(spec, *args, **kwargs)
-
-    monkeypatch.setattr(kernels.cpu_layer, "forward_layer", slowed)
-    scores, _ = regression.measure(cases, rounds=7)
-    rows, ok = regression.compare(scores, baseline)
-    table = regression.format_table(rows)
-    assert not ok, table
-    ratios = {r[0]: r[3] for r in rows}
-    assert ratios["gru"] > regression.THRESHOLD, table
-    assert ratios["lstm"] < regression.THRESHOLD and ratios["rnn"] < regression.THRESHOLD, table
 
 
 @pytest.mark.parametrize("mode", ["sideways"])
