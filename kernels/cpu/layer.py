@@ -1,20 +1,23 @@
-"""One layer, one direction, on the CPU: the glue between the network driver and the kernels.
+"""One layer, one direction, on the CPU: the glue between the backend and the kernels.
 
 ``forward_layer`` runs the jitted time loop (batch chunks on Numba's threads), with the input
 projection either inside it, step by step, or as one matrix product for all steps before it;
 ``backward_layer`` runs the jitted backward over one truncation window and turns what it
 leaves (dL/d(pre-activations) of every step) into the weight, bias and input gradients with a
 few large matrix products. All products are _gemm's, on packed weights: the forward packs its
-transposed weights itself; the backward's packs are kept in the prepared-parameter dict (which
+transposed weights itself; the backward's packs are kept in the prepared parameters (which
 the tape holds), so the windows of a TBPTT pass pack once.
 """
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
+from .._backend import LayerTape
+from ..cells import GRU_RESET_BEFORE
 from ._common import finish_norms
 from ._gemm import MR
-from .cells import GRU_RESET_BEFORE
-from .cpu_par import (
+from ._par import (
     GRU,
     GRU_CHO,
     LSTM,
@@ -29,14 +32,62 @@ from .cpu_par import (
 )
 
 
-def prepare(spec, w_ih, w_hh, b_ih, b_hh, peep):
-    """Layer parameters plus what the time loop uses: the biases summed where they add."""
-    H = w_hh.shape[1]
-    lp = {"w_ih": w_ih, "w_hh": w_hh, "b_ih": b_ih, "b_hh": b_hh, "bias": b_ih + b_hh}
+@dataclass
+class BackwardPacks:
+    """Row blocks of the weights packed for _gemm as they are (the backward's products g @ W),
+    each made on first use. Flat arrays in _gemm's panel layout."""
+
+    w_hh: np.ndarray = None  # W_hh rows [0, G*H): the recurrence (not the reset-before GRU)
+    w_rz: np.ndarray = None  # W_hh rows [0, 2H): the reset-before GRU's r and z blocks
+    w_n: np.ndarray = None  # W_hh rows [2H, 3H): the reset-before GRU's n block
+    w_ih: np.ndarray = None  # W_ih rows [0, G*H): dL/dx (not the reset-after GRU)
+    w_ih_rz: np.ndarray = None  # W_ih rows [0, 2H): the reset-after GRU's dL/dx from (r, z)
+    w_ih_n: np.ndarray = None  # W_ih rows [2H, 3H): the reset-after GRU's dL/dx from n
+
+
+@dataclass
+class LayerParams:
+    """One layer-direction's parameters as the CPU kernels take them.
+
+    w_ih (G*H, I), w_hh (G*H, H), b_ih and b_hh (G*H,): the caller's arrays. bias (G*H,): the
+    biases summed where they add (b_hn stays inside the reset-after GRU's reset product).
+    peep (3, H): the LSTMs' peephole weights (zeros for plain and CIFG), None for other cells.
+    """
+
+    w_ih: np.ndarray
+    w_hh: np.ndarray
+    b_ih: np.ndarray
+    b_hh: np.ndarray
+    bias: np.ndarray
+    peep: np.ndarray = None
+    packs: BackwardPacks = field(default_factory=BackwardPacks, repr=False)
+
+
+@dataclass
+class Workspace:
+    """Per layer-direction buffers for backward_layer, reused across TBPTT windows.
+
+    dg (T, B, G*H): dL/d(pre-activations). dgn (T, B, H): the reset-after GRU's dL/d(input
+    side of n). drh (1, B, H): the reset-before GRU's dL/d(r*h) of one step. gc (B, H): the
+    LSTM's cell-state error scratch. dh, dc (B, H): the carry (dc (0, 0) without a cell state).
+    """
+
+    dg: np.ndarray
+    dh: np.ndarray
+    dc: np.ndarray
+    dgn: np.ndarray = None
+    drh: np.ndarray = None
+    gc: np.ndarray = None
+
+
+def prepare(spec, w):
+    """LayerParams from one layer-direction's LayerArrays."""
+    H = w.w_hh.shape[1]
+    lp = LayerParams(w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.b_ih + w.b_hh)
     if spec.family == "lstm":
-        lp["peep"] = peep if peep is not None else np.zeros((3, H), w_hh.dtype)
+        lp.peep = w.peep if w.peep is not None else np.zeros((3, H), w.w_hh.dtype)
     if spec.family == "gru" and spec.variant != GRU_RESET_BEFORE:
-        lp["bias"][2 * H :] = b_ih[2 * H :]  # b_hn sits inside the reset gate's product
+        lp.bias[2 * H :] = w.b_ih[2 * H :]  # b_hn sits inside the reset gate's product
     return lp
 
 
@@ -49,12 +100,13 @@ def _packed_t(w, r0, r1):
 
 def _packed(lp, name, w, r0, r1):
     """Rows [r0, r1) of the weight w, packed as they are for _gemm (the backward's products
-    g @ w). Cached in lp (which the tape holds), so the windows of a TBPTT pass pack once."""
-    name = "packed " + name
-    if name not in lp:
+    g @ w), kept in lp.packs under ``name``, so the windows of a TBPTT pass pack once."""
+    packed = getattr(lp.packs, name)
+    if packed is None:
         cols = w.shape[1]
-        lp[name] = pack(w.reshape(-1), r0 * cols, cols, r1 - r0, cols)
-    return lp[name]
+        packed = pack(w.reshape(-1), r0 * cols, cols, r1 - r0, cols)
+        setattr(lp.packs, name, packed)
+    return packed
 
 
 def state_rows(T, reverse):
@@ -63,17 +115,18 @@ def state_rows(T, reverse):
 
 
 def forward_layer(spec, lp, X, h0, c0, reverse, training):
-    """X (T, B, I) C-contiguous. Returns (y, h_T, c_T, tape or None)."""
+    """X (T, B, I) C-contiguous. Returns (y (T, B, H), h_T, c_T or None, LayerTape or None):
+    y and h_T are views of hs, which the tape keeps."""
     T, B, In = X.shape
-    H = lp["w_hh"].shape[1]
+    H = lp.w_hh.shape[1]
     GH = spec.gates * H
     dtype = X.dtype
-    wih = _packed_t(lp["w_ih"], 0, GH)
+    wih = _packed_t(lp.w_ih, 0, GH)
     # With a few rows per chunk the input projection is done step by step inside the time
     # loop (as efficient as one large product, and the (T, B, G*H) buffer is never swept
     # twice; in inference it is one step's worth); with fewer, once for all steps here.
     # With fewer rows than threads, the LSTM splits its hidden units over the threads instead
-    # of its batch rows (cpu_lstm.lstm_forward_units).
+    # of its batch rows (lstm.lstm_forward_units).
     nch = time_loop_chunks(T, B, In, H, spec.gates, True)
     slices = unit_slices(T, B, H, spec.gates, dtype) if spec.family == "lstm" else 1
     fused = B // nch >= MR and slices == 1
@@ -83,49 +136,52 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training):
     first, last = state_rows(T, reverse)
     hs = np.empty((T + 1, B, H), dtype)
     hs[first] = h0
-    tape = {"X": X, "hs": hs, "acts": xp}
     rows = T if training else 1
     c_final = None
-    w_hh = lp["w_hh"]
+    w_hh = lp.w_hh
     none1, none2, none3 = np.empty(0, dtype), np.empty((0, 0), dtype), np.empty((0, 0, 0), dtype)
     cs = aux = a = none3
     w2, peep, b_hh = none1, none2, none1
     if spec.family == "rnn":
         kind, w1 = RNN, _packed_t(w_hh, 0, GH)
     elif spec.family == "lstm":
-        kind, peep = LSTM, lp["peep"]
+        kind, peep = LSTM, lp.peep
         cs = np.empty((T + 1 if training else 2, B, H), dtype)
         cs[first if training else 0] = c0
-        tape["cs"] = cs
         w1 = _packed_t(w_hh, 0, GH) if slices == 1 else none1
     elif spec.variant == GRU_RESET_BEFORE:
         kind, w1, w2 = GRU_CHO, _packed_t(w_hh, 0, 2 * H), _packed_t(w_hh, 2 * H, GH)
-        aux = tape["aux"] = np.empty((rows, B, H), dtype)  # r * h_{t-1}
+        aux = np.empty((rows, B, H), dtype)  # r * h_{t-1}
     else:
-        kind, w1, b_hh = GRU, _packed_t(w_hh, 0, GH), lp["b_hh"]
-        aux = tape["aux"] = np.empty((rows, B, H), dtype)  # W_hn h_{t-1} + b_hn
+        kind, w1, b_hh = GRU, _packed_t(w_hh, 0, GH), lp.b_hh
+        aux = np.empty((rows, B, H), dtype)  # W_hn h_{t-1} + b_hn
         a = np.empty((1, B, GH), dtype)
     if slices > 1:
-        forward_units(xp, w_hh, slices, lp["bias"], peep, hs, cs, reverse, spec.variant, training)
+        forward_units(xp, w_hh, slices, lp.bias, peep, hs, cs, reverse, spec.variant, training)
     else:
-        forward_chunks(kind, X, wih, xp, w1, w2, lp["bias"], b_hh, peep, hs, cs, aux, a, reverse, spec.variant,
+        forward_chunks(kind, X, wih, xp, w1, w2, lp.bias, b_hh, peep, hs, cs, aux, a, reverse, spec.variant,
                        training, fused, nch)
     if spec.family == "lstm":
         c_final = cs[last] if training else cs[T % 2]
     y = hs[:T] if reverse else hs[1:]
-    return y, hs[last], c_final, (tape if training else None)
+    if not training:
+        return y, hs[last], c_final, None
+    tape = LayerTape(X, hs, xp, cs if spec.family == "lstm" else None, aux if spec.family == "gru" else None)
+    return y, hs[last], c_final, tape
 
 
 def workspace(spec, T, B, H, dtype):
-    """Per-layer buffers for backward_layer, reused across TBPTT windows."""
+    """The Workspace of one layer-direction."""
     GH = spec.gates * H
-    ws = {"dg": np.empty((T, B, GH), dtype)}
+    lstm = spec.family == "lstm"
+    ws = Workspace(np.empty((T, B, GH), dtype), np.zeros((B, H), dtype),
+                   np.zeros((B, H), dtype) if lstm else np.empty((0, 0), dtype))
     if spec.family == "gru" and spec.variant != GRU_RESET_BEFORE:
-        ws["dgn"] = np.empty((T, B, H), dtype)
-    if spec.family == "lstm":
-        ws["gc"] = np.empty((B, H), dtype)
+        ws.dgn = np.empty((T, B, H), dtype)
+    if lstm:
+        ws.gc = np.empty((B, H), dtype)
     if spec.family == "gru" and spec.variant == GRU_RESET_BEFORE:
-        ws["drh"] = np.empty((1, B, H), dtype)
+        ws.drh = np.empty((1, B, H), dtype)
     return ws
 
 
@@ -134,18 +190,17 @@ def backward_layer(spec, lp, tape, ws, dy, dy_off, inj, rec, ts, te, reverse, dh
     """Backward through steps [ts, te] of one layer-direction; the carry (dh, dc) is updated in
     place and the norms of the steps in ``rec`` are written.
 
-    Unless ``renorm``: grads (dict with "w_ih", "w_hh", "b_ih", "b_hh" and for the peephole
-    cell "peep") are accumulated, and dX (te - ts + 1, B, I) receives dL/dx of the window
+    Unless ``renorm``: grads (the layer-direction's LayerArrays of gradients) are accumulated, and dX (te - ts + 1, B, I) receives dL/dx of the window
     (added to what it holds when dX_beta = 1, overwriting it when 0). Returns the log-scale
     of the carry (0 unless renorm).
     """
-    hs, acts, X = tape["hs"], tape["acts"], tape["X"]
+    hs, acts, X = tape.hs, tape.acts, tape.X
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     In = X.shape[2]
     GH = spec.gates * H
     nch = 1 if renorm else time_loop_chunks(te - ts + 1, B, 0, H, spec.gates, False)
-    dg = ws["dg"]
-    w_hh = lp["w_hh"]
+    dg = ws.dg
+    w_hh = lp.w_hh
     parts_h = np.empty((nch, T, 2))
     scales = np.zeros(T)
     dtype = hs.dtype
@@ -157,12 +212,12 @@ def backward_layer(spec, lp, tape, ws, dy, dy_off, inj, rec, ts, te, reverse, dh
     if spec.family == "rnn":
         kind, w1 = RNN, _packed(lp, "w_hh", w_hh, 0, GH)
     elif spec.family == "lstm":
-        kind, w1, peep, cs, gc = LSTM, _packed(lp, "w_hh", w_hh, 0, GH), lp["peep"], tape["cs"], ws["gc"]
+        kind, w1, peep, cs, gc = LSTM, _packed(lp, "w_hh", w_hh, 0, GH), lp.peep, tape.cs, ws.gc
     elif spec.variant == GRU_RESET_BEFORE:
         kind, w1, w2 = GRU_CHO, _packed(lp, "w_rz", w_hh, 0, 2 * H), _packed(lp, "w_n", w_hh, 2 * H, GH)
-        dg2 = ws["drh"]
+        dg2 = ws.drh
     else:
-        kind, w1, aux, dg2 = GRU, _packed(lp, "w_hh", w_hh, 0, GH), tape["aux"], ws["dgn"]
+        kind, w1, aux, dg2 = GRU, _packed(lp, "w_hh", w_hh, 0, GH), tape.aux, ws.dgn
         dbias = np.zeros((nch, GH + H))
     scale = backward_chunks(kind, hs, cs, acts, aux, w1, w2, peep, dy, dy_off, inj[0], inj[1], rec[0], rec[1], ts, te,
                             reverse, spec.variant, dh, dc, renorm, dg, dg2, gc, parts_h, parts_c, scales, dbias, dpeep,
@@ -179,35 +234,35 @@ def backward_layer(spec, lp, tape, ws, dy, dy_off, inj, rec, ts, te, reverse, dh
     db = dbias.sum(axis=0)
     if spec.family == "gru" and spec.variant != GRU_RESET_BEFORE:
         # Input side: (r, z) from dgh, n from dgn; recurrent side: dgh.
-        xblocks = [(0, 2 * H, dg, g0 * GH, GH), (2 * H, GH, ws["dgn"], g0 * H, H)]
+        xblocks = [("w_ih_rz", 0, 2 * H, dg, g0 * GH, GH), ("w_ih_n", 2 * H, GH, ws.dgn, g0 * H, H)]
         hblocks = [(0, GH, dg, g0 * GH, GH, hs, h_off)]
-        grads["b_hh"] += db[:GH]
-        grads["b_ih"][: 2 * H] += db[: 2 * H]
-        grads["b_ih"][2 * H :] += db[GH:]
+        grads.b_hh[:] += db[:GH]
+        grads.b_ih[: 2 * H] += db[: 2 * H]
+        grads.b_ih[2 * H :] += db[GH:]
     else:
-        xblocks = [(0, GH, dg, g0 * GH, GH)]
+        xblocks = [("w_ih", 0, GH, dg, g0 * GH, GH)]
         if spec.family == "gru":  # reset-before: the n block's recurrent input is r * h_{t-1}
             hblocks = [(0, 2 * H, dg, g0 * GH, GH, hs, h_off),
-                       (2 * H, GH, dg, g0 * GH + 2 * H, GH, tape["aux"], g0 * H)]
+                       (2 * H, GH, dg, g0 * GH + 2 * H, GH, tape.aux, g0 * H)]
         else:
             hblocks = [(0, GH, dg, g0 * GH, GH, hs, h_off)]
-        grads["b_ih"] += db
-        grads["b_hh"] += db
+        grads.b_ih[:] += db
+        grads.b_hh[:] += db
     # dW_ih += G^T X and dW_hh += G^T h_in: A = G read transposed, B = the window's inputs, packed.
     xw = pack(X.reshape(-1), g0 * In, In, R, In)
-    for r0, r1, G, off, ld in xblocks:
-        mm_par(r1 - r0, In, R, G.reshape(-1), off, 1, ld, xw, grads["w_ih"].reshape(-1), r0 * In, In, 1.0)
+    for _, r0, r1, G, off, ld in xblocks:
+        mm_par(r1 - r0, In, R, G.reshape(-1), off, 1, ld, xw, grads.w_ih.reshape(-1), r0 * In, In, 1.0)
     packed_in = {}
     for r0, r1, G, off, ld, rin, rin_off in hblocks:
         key = (id(rin), rin_off)
         if key not in packed_in:
             packed_in[key] = pack(rin.reshape(-1), rin_off, H, R, H)
-        mm_par(r1 - r0, H, R, G.reshape(-1), off, 1, ld, packed_in[key], grads["w_hh"].reshape(-1), r0 * H, H, 1.0)
+        mm_par(r1 - r0, H, R, G.reshape(-1), off, 1, ld, packed_in[key], grads.w_hh.reshape(-1), r0 * H, H, 1.0)
     # dX (+)= G W_ih[rows]
-    for r0, r1, G, off, ld in xblocks:
-        wb = _packed(lp, f"w_ih[{r0}:{r1}]", lp["w_ih"], r0, r1)
+    for name, r0, r1, G, off, ld in xblocks:
+        wb = _packed(lp, name, lp.w_ih, r0, r1)
         mm_par(R, In, r1 - r0, G.reshape(-1), off, ld, 1, wb, dX.reshape(-1), 0, In, dX_beta)
         dX_beta = 1.0
     if spec.peephole:
-        grads["peep"] += dpeep.sum(axis=0)
+        grads.peep[:] += dpeep.sum(axis=0)
     return scale
