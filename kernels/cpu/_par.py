@@ -17,6 +17,7 @@ from numba import prange
 
 from .. import _config
 from .._config import num_threads
+from ..cells import GRU_RESET_BEFORE
 from ._gemm import MR, mm, pack_n, pack_t, pack_unit_slices, packed_size, panels
 from ._jit import jit_parallel
 from ._simd import VBYTES
@@ -25,6 +26,14 @@ from .lstm import lstm_backward, lstm_forward, lstm_forward_units
 from .rnn import rnn_backward, rnn_forward
 
 RNN, LSTM, GRU, GRU_CHO = 0, 1, 2, 3
+
+
+def kernel_kind(spec):
+    """The time-loop kernels that run a cell: the one place the CPU backend maps a cell to them
+    (within a family, ``spec.variant`` is the kernels' own switch)."""
+    if spec.family == "gru":
+        return GRU_CHO if spec.variant == GRU_RESET_BEFORE else GRU
+    return {"rnn": RNN, "lstm": LSTM}[spec.family]
 
 # The thresholds that keep small work on one thread are in kernels/_config.py, read there at
 # every call so that a test can lower them.

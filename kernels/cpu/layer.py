@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .._backend import LayerTape
-from ..cells import GRU_RESET_BEFORE
 from ._common import finish_norms
 from ._gemm import MR
 from ._par import (
@@ -25,6 +24,7 @@ from ._par import (
     backward_chunks,
     forward_chunks,
     forward_units,
+    kernel_kind,
     mm_par,
     pack,
     time_loop_chunks,
@@ -82,11 +82,12 @@ class Workspace:
 
 def prepare(spec, w):
     """LayerParams from one layer-direction's LayerArrays."""
+    kind = kernel_kind(spec)
     H = w.w_hh.shape[1]
     lp = LayerParams(w.w_ih, w.w_hh, w.b_ih, w.b_hh, w.b_ih + w.b_hh)
-    if spec.family == "lstm":
+    if kind == LSTM:
         lp.peep = w.peep if w.peep is not None else np.zeros((3, H), w.w_hh.dtype)
-    if spec.family == "gru" and spec.variant != GRU_RESET_BEFORE:
+    if kind == GRU:
         lp.bias[2 * H :] = w.b_ih[2 * H :]  # b_hn sits inside the reset gate's product
     return lp
 
@@ -119,6 +120,7 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training):
     y and h_T are views of hs, which the tape keeps."""
     T, B, In = X.shape
     H = lp.w_hh.shape[1]
+    kind = kernel_kind(spec)
     GH = spec.gates * H
     dtype = X.dtype
     wih = _packed_t(lp.w_ih, 0, GH)
@@ -128,7 +130,7 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training):
     # With fewer rows than threads, the LSTM splits its hidden units over the threads instead
     # of its batch rows (lstm.lstm_forward_units).
     nch = time_loop_chunks(T, B, In, H, spec.gates, True)
-    slices = unit_slices(T, B, H, spec.gates, dtype) if spec.family == "lstm" else 1
+    slices = unit_slices(T, B, H, spec.gates, dtype) if kind == LSTM else 1
     fused = B // nch >= MR and slices == 1
     xp = np.empty((T if training or not fused else 1, B, GH), dtype)
     if not fused:
@@ -142,18 +144,18 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training):
     none1, none2, none3 = np.empty(0, dtype), np.empty((0, 0), dtype), np.empty((0, 0, 0), dtype)
     cs = aux = a = none3
     w2, peep, b_hh = none1, none2, none1
-    if spec.family == "rnn":
-        kind, w1 = RNN, _packed_t(w_hh, 0, GH)
-    elif spec.family == "lstm":
-        kind, peep = LSTM, lp.peep
+    if kind == RNN:
+        w1 = _packed_t(w_hh, 0, GH)
+    elif kind == LSTM:
+        peep = lp.peep
         cs = np.empty((T + 1 if training else 2, B, H), dtype)
         cs[first if training else 0] = c0
         w1 = _packed_t(w_hh, 0, GH) if slices == 1 else none1
-    elif spec.variant == GRU_RESET_BEFORE:
-        kind, w1, w2 = GRU_CHO, _packed_t(w_hh, 0, 2 * H), _packed_t(w_hh, 2 * H, GH)
+    elif kind == GRU_CHO:
+        w1, w2 = _packed_t(w_hh, 0, 2 * H), _packed_t(w_hh, 2 * H, GH)
         aux = np.empty((rows, B, H), dtype)  # r * h_{t-1}
     else:
-        kind, w1, b_hh = GRU, _packed_t(w_hh, 0, GH), lp.b_hh
+        w1, b_hh = _packed_t(w_hh, 0, GH), lp.b_hh
         aux = np.empty((rows, B, H), dtype)  # W_hn h_{t-1} + b_hn
         a = np.empty((1, B, GH), dtype)
     if slices > 1:
@@ -161,26 +163,26 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training):
     else:
         forward_chunks(kind, X, wih, xp, w1, w2, lp.bias, b_hh, peep, hs, cs, aux, a, reverse, spec.variant,
                        training, fused, nch)
-    if spec.family == "lstm":
+    if kind == LSTM:
         c_final = cs[last] if training else cs[T % 2]
     y = hs[:T] if reverse else hs[1:]
     if not training:
         return y, hs[last], c_final, None
-    tape = LayerTape(X, hs, xp, cs if spec.family == "lstm" else None, aux if spec.family == "gru" else None)
+    tape = LayerTape(X, hs, xp, cs if kind == LSTM else None, aux if kind in (GRU, GRU_CHO) else None)
     return y, hs[last], c_final, tape
 
 
 def workspace(spec, T, B, H, dtype):
     """The Workspace of one layer-direction."""
+    kind = kernel_kind(spec)
     GH = spec.gates * H
-    lstm = spec.family == "lstm"
     ws = Workspace(np.empty((T, B, GH), dtype), np.zeros((B, H), dtype),
-                   np.zeros((B, H), dtype) if lstm else np.empty((0, 0), dtype))
-    if spec.family == "gru" and spec.variant != GRU_RESET_BEFORE:
+                   np.zeros((B, H), dtype) if kind == LSTM else np.empty((0, 0), dtype))
+    if kind == GRU:
         ws.dgn = np.empty((T, B, H), dtype)
-    if lstm:
+    if kind == LSTM:
         ws.gc = np.empty((B, H), dtype)
-    if spec.family == "gru" and spec.variant == GRU_RESET_BEFORE:
+    if kind == GRU_CHO:
         ws.drh = np.empty((1, B, H), dtype)
     return ws
 
@@ -195,6 +197,7 @@ def backward_layer(spec, lp, tape, ws, dy, dy_off, inj, rec, ts, te, reverse, dh
     of the carry (0 unless renorm).
     """
     hs, acts, X = tape.hs, tape.acts, tape.X
+    kind = kernel_kind(spec)
     T, B, H = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
     In = X.shape[2]
     GH = spec.gates * H
@@ -209,20 +212,20 @@ def backward_layer(spec, lp, tape, ws, dy, dy_off, inj, rec, ts, te, reverse, dh
     dbias = np.zeros((nch, GH))
     dpeep = np.zeros((nch, 3, H))
     parts_c = np.empty((nch, T, 2))
-    if spec.family == "rnn":
-        kind, w1 = RNN, _packed(lp, "w_hh", w_hh, 0, GH)
-    elif spec.family == "lstm":
-        kind, w1, peep, cs, gc = LSTM, _packed(lp, "w_hh", w_hh, 0, GH), lp.peep, tape.cs, ws.gc
-    elif spec.variant == GRU_RESET_BEFORE:
-        kind, w1, w2 = GRU_CHO, _packed(lp, "w_rz", w_hh, 0, 2 * H), _packed(lp, "w_n", w_hh, 2 * H, GH)
+    if kind == RNN:
+        w1 = _packed(lp, "w_hh", w_hh, 0, GH)
+    elif kind == LSTM:
+        w1, peep, cs, gc = _packed(lp, "w_hh", w_hh, 0, GH), lp.peep, tape.cs, ws.gc
+    elif kind == GRU_CHO:
+        w1, w2 = _packed(lp, "w_rz", w_hh, 0, 2 * H), _packed(lp, "w_n", w_hh, 2 * H, GH)
         dg2 = ws.drh
     else:
-        kind, w1, aux, dg2 = GRU, _packed(lp, "w_hh", w_hh, 0, GH), tape.aux, ws.dgn
+        w1, aux, dg2 = _packed(lp, "w_hh", w_hh, 0, GH), tape.aux, ws.dgn
         dbias = np.zeros((nch, GH + H))
     scale = backward_chunks(kind, hs, cs, acts, aux, w1, w2, peep, dy, dy_off, inj[0], inj[1], rec[0], rec[1], ts, te,
                             reverse, spec.variant, dh, dc, renorm, dg, dg2, gc, parts_h, parts_c, scales, dbias, dpeep,
                             nch)
-    if spec.family == "lstm":
+    if kind == LSTM:
         finish_norms(parts_c, scales, norms_c, rec[0], rec[1], renorm)
     finish_norms(parts_h, scales, norms_h, rec[0], rec[1], renorm)
     if renorm:
@@ -232,7 +235,7 @@ def backward_layer(spec, lp, tape, ws, dy, dy_off, inj, rec, ts, te, reverse, dh
     g0 = ts * B  # first row of the window
     h_off = (ts + 1 if reverse else ts) * B * H  # h_{t-1} of the window's steps
     db = dbias.sum(axis=0)
-    if spec.family == "gru" and spec.variant != GRU_RESET_BEFORE:
+    if kind == GRU:
         # Input side: (r, z) from dgh, n from dgn; recurrent side: dgh.
         xblocks = [("w_ih_rz", 0, 2 * H, dg, g0 * GH, GH), ("w_ih_n", 2 * H, GH, ws.dgn, g0 * H, H)]
         hblocks = [(0, GH, dg, g0 * GH, GH, hs, h_off)]
@@ -241,7 +244,7 @@ def backward_layer(spec, lp, tape, ws, dy, dy_off, inj, rec, ts, te, reverse, dh
         grads.b_ih[2 * H :] += db[GH:]
     else:
         xblocks = [("w_ih", 0, GH, dg, g0 * GH, GH)]
-        if spec.family == "gru":  # reset-before: the n block's recurrent input is r * h_{t-1}
+        if kind == GRU_CHO:  # reset-before: the n block's recurrent input is r * h_{t-1}
             hblocks = [(0, 2 * H, dg, g0 * GH, GH, hs, h_off),
                        (2 * H, GH, dg, g0 * GH + 2 * H, GH, tape.aux, g0 * H)]
         else:
