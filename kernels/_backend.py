@@ -1,9 +1,8 @@
 """What the driver (kernels/_driver.py) asks of a backend, and the named buffers they exchange.
 
 A backend (kernels/cpu/backend.py, kernels/cuda/backend.py) runs one layer-direction at a
-time; the driver owns the loops over layers, directions and truncation windows, and never
-looks inside a backend's own structures (its prepared parameters, tapes' buffers kinds,
-workspaces and norm buffers).
+time; the driver owns the loops over layers, directions and truncation windows and only passes
+a backend's own structures (its LayerParams, workspaces and norm buffers) back to it.
 
 Shapes: T steps, B batch rows, I the layer's input size (the network's input size for layer
 0, D*H above it), H hidden units, G gate blocks (CellSpec.gates), D directions, L layers.
