@@ -16,7 +16,7 @@ sees the steady state. Torch and ours alternate run by run.
     python -m bench.cpu_vs_torch --accuracy      # also measure the float32 tanh/sigmoid error
 
 The SGEMM peak is NumPy's (OpenBLAS) as the environment configures it; next to it the run
-measures the same product with PyTorch and with kernels/_gemm.py (the GEMM our kernels use;
+measures the same product with PyTorch and with kernels/cpu/_gemm.py (the GEMM our kernels use;
 they call no BLAS). On the project's machines OpenBLAS (0.3.30/0.3.31, which does not know
 AMD Zen 5) runs its AVX2 "Haswell" kernels, and the environment pins OPENBLAS_CORETYPE=Haswell;
 ``--blas-coretype SkylakeX`` measures the peak with OpenBLAS's AVX-512 kernels instead.
@@ -153,9 +153,9 @@ def measure(fns, repeats, min_run, pause=PAUSE):
 
 def sgemm_peaks(repeats, n=2048):
     """GFLOP/s of a float32 n³ product: NumPy's (the issue's "SGEMM peak"), PyTorch's, and the
-    GEMM bpttlab's kernels use (kernels/_gemm.py, packed B, on the same threads)."""
-    from kernels._gemm import MR  # noqa: PLC0415
-    from kernels.cpu_par import mm_par, pack  # noqa: PLC0415
+    GEMM bpttlab's kernels use (kernels/cpu/_gemm.py, packed B, on the same threads)."""
+    from kernels.cpu._gemm import MR  # noqa: PLC0415
+    from kernels.cpu._par import mm_par, pack  # noqa: PLC0415
 
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
     b = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
@@ -187,8 +187,8 @@ def sgemm_peaks(repeats, n=2048):
 def accuracy(step=61):
     """Max error (ulp of the float32 result) of the float32 tanh/sigmoid/exp, every step-th
     float32 bit pattern with |x| < 120, against float64 libm."""
-    from kernels._common import exp_f32, sigmoid, tanh  # noqa: PLC0415
-    from kernels._jit import jit  # noqa: PLC0415
+    from kernels.cpu._common import exp_f32, sigmoid, tanh  # noqa: PLC0415
+    from kernels.cpu._jit import jit  # noqa: PLC0415
 
     @jit
     def apply(which, x, out):
@@ -379,7 +379,7 @@ def write(out, rows, peaks, mach, acc, args, wall):
         "Float32 products of 2048³ in the same run: NumPy (the SGEMM peak of the goal) "
         f"**{peak / 1e9:.0f} GFLOP/s**"
         + "".join(f", {k} {v / 1e9:.0f}" for k, v in peaks.items() if k != "numpy")
-        + " GFLOP/s (\"ours\": kernels/_gemm.py, which the kernels use; they call no BLAS).",
+        + " GFLOP/s (\"ours\": kernels/cpu/_gemm.py, which the kernels use; they call no BLAS).",
         "",
         "| cell | T, B, I, H | PyTorch fwd / fwd+bwd (ms) | ours fwd / fwd+bwd (ms) | speedup fwd / fwd+bwd | goal | "
         "met fwd / fwd+bwd | ours fwd GFLOP/s |",

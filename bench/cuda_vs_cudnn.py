@@ -16,7 +16,7 @@ compilation), as the median of ``--repeats`` runs. TF32 is off in PyTorch
 both sides do full float32 arithmetic. Our kernels run with device arrays in and out (no
 host transfers inside the timed region, except the per-step norms our backward returns as
 NumPy). Both of our time-loop structures are timed: one launch per step, and the persistent
-kernel where its W_hh fits on chip (see kernels/gpu_layer.py). The first run of each case
+kernel where its W_hh fits on chip (see kernels/cuda/layer.py). The first run of each case
 also checks that our outputs match cuDNN's (the same parameters, loaded from the module's
 state_dict).
 
@@ -106,7 +106,7 @@ def require_gpu_and_torch(smoke=False):
         sys.exit("cuda_vs_cudnn: no CUDA GPU visible to PyTorch (torch.cuda.is_available() is False, "
                  f"torch {torch.__version__}); run it on a machine with an NVIDIA GPU and a CUDA build of torch")
     try:
-        from kernels.gpu_network import require_cuda
+        from kernels.cuda.backend import require_cuda
 
         require_cuda()
     except (ImportError, RuntimeError) as e:

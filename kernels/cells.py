@@ -1,7 +1,7 @@
 """What each recurrent cell is: its gate layout and which parameters it owns.
 
 The equations are in docs/conventions.md; the kernels that run them are in
-``cpu_rnn.py``, ``cpu_lstm.py`` and ``cpu_gru.py`` (and their ``gpu_`` twins).
+``cpu/rnn.py``, ``cpu/lstm.py`` and ``cpu/gru.py`` (and their ``cuda/`` twins of the same names).
 """
 
 from dataclasses import dataclass

@@ -1,15 +1,37 @@
-"""Stacked and bidirectional networks of any cell: the driver over layers, directions and
-truncation windows. The per-step work runs in the jitted kernels (cpu_*.py / gpu_*.py)."""
+"""The public network: its structure, the argument checks, and the choice of backend.
+
+The loops over layers, directions and truncation windows are in _driver.py, the per-layer
+work in the backends (cpu/backend.py, cuda/backend.py).
+"""
 
 import numpy as np
 
-from . import cpu_layer
+from . import _driver
+from ._validation import (
+    as_float_array,
+    check_params,
+    check_positive_int,
+    check_state,
+    check_truncation,
+    check_x,
+    dtype_of,
+)
 from .cells import get_spec
-from .params import expected_shapes, infer_structure, init_params, param_key
-from .results import Forward, Gradients, Tape
-from .validation import as_float_array, check_params, check_positive_int, check_state
+from .params import expected_shapes, infer_structure, init_params
+from .results import Tape
 
 BACKENDS = ("cpu", "cuda")
+
+
+def make_backend(name):
+    """The backend object for ``name``; each backend's modules are imported only when asked for."""
+    if name == "cuda":
+        from .cuda.backend import CudaBackend  # noqa: PLC0415 - numba.cuda loads only for backend="cuda"
+
+        return CudaBackend()
+    from .cpu.backend import CpuBackend  # noqa: PLC0415 - compiles nothing until a kernel runs
+
+    return CpuBackend()
 
 
 class Network:
@@ -17,6 +39,12 @@ class Network:
 
     The network holds only its structure; parameters are plain dicts of arrays keyed like
     PyTorch's state_dict (see docs/conventions.md), passed to each call.
+
+    Array kinds (backend="cuda"): NumPy in, NumPy out; device arrays in, device arrays out.
+    forward returns y and the final state as the kind of x; backward returns the gradients
+    (params, x, state) as the kind of dy. Any object exporting ``__cuda_array_interface__``
+    (CuPy, PyTorch CUDA tensors) is accepted as input; parameters and states may be either
+    kind. The per-step norms are always small NumPy arrays; the tape stays on the device.
     """
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bidirectional=False, backend="cpu"):
@@ -32,12 +60,7 @@ class Network:
         if backend not in BACKENDS:
             raise ValueError(f"backend: got {backend!r}, expected one of {', '.join(BACKENDS)}")
         self.backend = backend
-        if backend == "cuda":
-            from . import gpu_network  # noqa: PLC0415 - the CUDA backend loads only when asked for
-
-            self._impl = gpu_network.GpuDriver(self)
-        else:
-            self._impl = None
+        self._impl = make_backend(backend)
 
     @classmethod
     def for_params(cls, cell, params, backend="cpu"):
@@ -66,20 +89,6 @@ class Network:
     def _state_shape(self, B):
         return (self.num_layers * self.directions, B, self.hidden_size)
 
-    def _check_x(self, x):
-        if isinstance(x, np.ndarray) or not hasattr(x, "__cuda_array_interface__"):
-            x = as_float_array("x", x)
-        if len(x.shape) != 3:
-            raise ValueError(f"x: got shape {tuple(x.shape)}, expected (T, B, {self.input_size}) (time-major)")
-        T, B, In = x.shape
-        if T == 0:
-            raise ValueError(f"x: got T = 0 steps (shape {tuple(x.shape)}), expected at least 1 step")
-        if B == 0:
-            raise ValueError(f"x: got batch size 0 (shape {tuple(x.shape)}), expected at least 1")
-        if In != self.input_size:
-            raise ValueError(f"x: got shape {tuple(x.shape)}, expected (T, B, {self.input_size}): input size {In} != {self.input_size}")
-        return x
-
     def check_params(self, params, dtype):
         return check_params(params, self.param_shapes, dtype)
 
@@ -95,43 +104,11 @@ class Network:
         LSTM cells) and, when ``training``, the tape for :meth:`backward` (None otherwise).
         NaN or Inf in x or the parameters propagate to the outputs.
         """
-        if self._impl is not None:
-            return self._impl.forward(params, x, state, training)
-        x = self._check_x(x)
-        T, B, _ = x.shape
-        P = self.check_params(params, x.dtype)
-        h0, c0 = check_state("state", state, self.spec.has_cell_state, self._state_shape(B), x.dtype)
-        if training:
-            x = x.copy()  # the tape must not change if the caller later writes into x
-        L, D, H = self.num_layers, self.directions, self.hidden_size
-        hT = np.empty(self._state_shape(B), x.dtype)
-        cT = np.empty_like(hT) if c0 is not None else None
-        layers, prepared = [], []
-        inp = x
-        for layer in range(L):
-            outs, tapes, lps = [], [], []
-            for d in range(D):
-                idx = layer * D + d
-                lp = cpu_layer.prepare(self.spec, *(P.get(param_key(k, layer, d)) for k in
-                                       ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_peephole")))
-                y_d, h_last, c_last, tape = cpu_layer.forward_layer(
-                    self.spec, lp, inp, h0[idx], None if c0 is None else c0[idx], d == 1, training
-                )
-                hT[idx] = h_last
-                if cT is not None:
-                    cT[idx] = c_last
-                outs.append(y_d)
-                tapes.append(tape)
-                lps.append(lp)
-            inp = outs[0] if D == 1 else np.concatenate(outs, axis=2)
-            layers.append(tapes)
-            prepared.append(lps)
-        y = inp.copy() if training and D == 1 else inp  # never hand out a view of the tape
-        final = (hT, cT) if cT is not None else hT
-        if not training:
-            return Forward(y, final, None)
-        tape = Tape(self.cell, T, B, L, D, H, self.input_size, x.dtype, P, layers, prepared)
-        return Forward(y, final, tape)
+        x = check_x(x, self.input_size)
+        dtype = dtype_of(x)
+        P = self.check_params(params, dtype)
+        h0, c0 = check_state("state", state, self.spec.has_cell_state, self._state_shape(x.shape[1]), dtype)
+        return _driver.forward(self, self._impl, P, x, h0, c0, training)
 
     # -- backward --------------------------------------------------------------------------
 
@@ -168,94 +145,10 @@ class Network:
 
     def _backprop(self, tape, dy, dstate, k1, k2, renorm):
         self._check_tape(tape)
-        if self._impl is not None:
-            return self._impl.backprop(tape, dy, dstate, k1, k2, renorm)
         T, B, L = tape.T, tape.B, tape.num_layers
         k1, k2 = check_truncation(k1, k2, T)
         if renorm and L != 1:
             raise ValueError(f"log_norms: supported for one layer, got a network of num_layers={L}")
         dy = self.check_dy(dy, T, B, tape.dtype)
-        dh_T, dc_T = (None, None) if dstate is None else check_state(
-            "dstate", dstate, self.spec.has_cell_state, self._state_shape(B), tape.dtype)
-        return backprop_cpu(self.spec, tape, dy, dh_T, dc_T, k1, k2, renorm)
-
-
-def check_truncation(k1, k2, T):
-    """TBPTT window parameters; None, None means full BPTT."""
-    if k1 is None and k2 is None:
-        return T, T
-    hint = " (TBPTT(k1, k2) needs 1 <= k1 <= k2)"
-    k1 = check_positive_int("k1", k1, hint=hint)
-    k2 = check_positive_int("k2", k2, hint=hint)
-    if k2 < k1:
-        raise ValueError(f"k2: got {k2}, expected k2 >= k1 = {k1}{hint}: with k2 < k1 some losses would reach no step")
-    return k1, k2
-
-
-def window_ends(T, k1):
-    ends = list(range(k1 - 1, T, k1))
-    if not ends or ends[-1] != T - 1:
-        ends.append(T - 1)
-    return ends
-
-
-_GRAD_KEYS = {"w_ih": "weight_ih", "w_hh": "weight_hh", "b_ih": "bias_ih", "b_hh": "bias_hh",
-              "peep": "weight_peephole"}
-
-
-def backprop_cpu(spec, tape, dy, dh_T, dc_T, k1, k2, renorm):
-    T, B, L, D, H = tape.T, tape.B, tape.num_layers, tape.directions, tape.hidden_size
-    dtype = tape.dtype
-    has_c = spec.has_cell_state
-    grads = {k: np.zeros_like(v) for k, v in tape.params.items()}
-    # The gradient arrays of each layer-direction, under the names cpu_layer uses.
-    layer_grads = [[{short: grads[param_key(long, layer, d)] for short, long in _GRAD_KEYS.items()
-                     if param_key(long, layer, d) in grads} for d in range(D)] for layer in range(L)]
-    dx = np.zeros((T, B, tape.input_size), dtype)
-    shape = (L * D, B, H)
-    dh0 = np.zeros(shape, dtype)
-    dc0 = np.zeros(shape, dtype) if has_c else None
-    norms_h = np.zeros((L * D, T))
-    norms_c = np.zeros((L * D, T)) if has_c else None
-    no_norms = np.zeros(T)
-    no_c = np.empty((0, 0), dtype)
-    ws = [[cpu_layer.workspace(spec, T, B, H, dtype) for _ in range(D)] for _ in range(L)]
-    dy_dirs = [dy] if D == 1 else [np.ascontiguousarray(dy[..., d * H : (d + 1) * H]) for d in range(D)]
-    prev_end = -1
-    for w, te in enumerate(window_ends(T, k1)):
-        ts = max(0, te - k2 + 1)
-        loss = (prev_end + 1, te)
-        above, off, inj = dy_dirs, 0, loss
-        for layer in reversed(range(L)):
-            X = tape.layers[layer][0]["X"]
-            # Layer 0 adds its dL/dx straight into dx (windows may overlap when k2 > k1).
-            dX = dx[ts : te + 1] if layer == 0 else np.empty((te - ts + 1, B, X.shape[2]), dtype)
-            for d in range(D):
-                idx = layer * D + d
-                lp, lt = tape.prepared[layer][d], tape.layers[layer][d]
-                dh = np.zeros((B, H), dtype)
-                dc = np.zeros((B, H), dtype) if has_c else no_c
-                # The final state came out of step T-1 (forward) or step 0 (reverse).
-                if dh_T is not None and ((d == 0 and te == T - 1) or (d == 1 and w == 0)):
-                    dh[:] = dh_T[idx]
-                    if has_c:
-                        dc[:] = dc_T[idx]
-                cpu_layer.backward_layer(
-                    spec, lp, lt, ws[layer][d], above[d], off, inj, loss, ts, te, d == 1, dh, dc, renorm,
-                    norms_h[idx], norms_c[idx] if has_c else no_norms,
-                    layer_grads[layer][d], dX, 1.0 if layer == 0 or d > 0 else 0.0,
-                )
-                if renorm:
-                    continue
-                # What leaves the window next to the initial state is its gradient.
-                if (d == 0 and ts == 0) or (d == 1 and te == T - 1):
-                    dh0[idx] += dh
-                    if has_c:
-                        dc0[idx] += dc
-            if layer > 0:
-                above = [dX] if D == 1 else [np.ascontiguousarray(dX[..., d * H : (d + 1) * H]) for d in range(D)]
-                off, inj = ts, (ts, te)
-        prev_end = te
-    if renorm:
-        return Gradients(None, None, None, norms_h, norms_c)
-    return Gradients(grads, dx, (dh0, dc0) if has_c else dh0, norms_h, norms_c)
+        dh_T, dc_T = check_state("dstate", dstate, self.spec.has_cell_state, self._state_shape(B), tape.dtype)
+        return _driver.backprop(self, self._impl, tape, dy, dh_T, dc_T, k1, k2, renorm)

@@ -21,9 +21,9 @@ class Tape:
     hidden_size: int
     input_size: int
     dtype: np.dtype
-    params: dict
-    layers: list = field(repr=False)  # [layer][direction] -> per-layer tape dict
-    prepared: list = field(repr=False)  # [layer][direction] -> prepared layer parameters
+    params: dict  # the parameter arrays, as the backend holds them (device arrays on the GPU)
+    layers: list = field(repr=False)  # [layer][direction] -> LayerTape (kernels/_backend.py)
+    prepared: list = field(repr=False)  # [layer][direction] -> the backend's LayerParams
     backend: str = "cpu"
 
     @property
@@ -32,7 +32,7 @@ class Tape:
         seen, total = set(), 0
         for row in self.layers:
             for t in row:
-                for a in t.values():
+                for a in t:
                     if hasattr(a, "nbytes") and id(a) not in seen:
                         seen.add(id(a))
                         total += a.nbytes

@@ -289,7 +289,7 @@ def test_float32_matches_cpu(cell):
 def test_device_arrays_in_device_arrays_out(cell):
     from numba import cuda
 
-    from kernels.gpu_common import is_device_array
+    from kernels.cuda._common import is_device_array
 
     cpu, gpu = nets(cell, I, H, 2, True)
     params, x, state, dy, dstate = problem(cpu, T, B, seed=7)
@@ -326,7 +326,7 @@ def test_device_arrays_in_device_arrays_out(cell):
 def test_gemm_against_numpy(ta, tb):
     from numba import cuda
 
-    from kernels.gpu_matmul import colsum, gemm
+    from kernels.cuda._gemm import colsum, gemm
 
     rng = np.random.default_rng(0)
     M, N, K = 19, 18, 11  # several tiles, ragged edges and K slabs, even with the simulator's tile
@@ -351,7 +351,7 @@ def test_gemm_against_numpy(ta, tb):
 def test_helpers_against_numpy():
     from numba import cuda
 
-    from kernels import gpu_common as gc
+    from kernels.cuda import _common as gc
 
     rng = np.random.default_rng(1)
     a = rng.standard_normal((3, 4, 5))
@@ -379,7 +379,7 @@ def test_no_gpu_error(monkeypatch):
     """Without a GPU and without the simulator: a RuntimeError that says how to use the simulator."""
     if not HAVE_NUMBA_CUDA:
         pytest.skip("numba-cuda is not installed (see test_missing_numba_cuda_error)")
-    from kernels import gpu_network
+    from kernels.cuda import backend as gpu_network
 
     monkeypatch.setattr(gpu_network, "_simulator_on", lambda: False)
     monkeypatch.setattr(gpu_network, "_gpu_available", lambda: False)
@@ -389,7 +389,7 @@ def test_no_gpu_error(monkeypatch):
 
 
 def test_missing_numba_cuda_error(monkeypatch):
-    from kernels import gpu_network
+    from kernels.cuda import backend as gpu_network
 
     monkeypatch.setattr(gpu_network, "_have_numba_cuda", lambda: False)
     with pytest.raises(ImportError, match=r"numba-cuda.*pip install 'bpttlab\[cuda\]'"):
@@ -513,7 +513,7 @@ def test_kernels_compile_for_a_real_gpu():
             print("SKIP", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
             sys.exit(0)
         import kernels
-        from kernels import gpu_common, gpu_network
+        from kernels.cuda import _common as gpu_common, backend as gpu_network
         gpu_network._gpu_available = lambda: True
 
         def run():

@@ -1,4 +1,4 @@
-"""The float32 tanh / sigmoid / exp approximations of kernels/_common.py against float64 libm.
+"""The float32 tanh / sigmoid / exp approximations of kernels/cpu/_common.py against float64 libm.
 
 Their documented bounds (tanh 1.3 ulp, sigmoid 2.4 ulp, exp 1.0 ulp for results in the
 normal range; sigmoid within 4.2e-39 below it) are checked on every 1021st float32 bit
@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from kernels._common import exp_f32, sigmoid, tanh
-from kernels._jit import jit
+from kernels.cpu._common import exp_f32, sigmoid, tanh
+from kernels.cpu._jit import jit
 
 TINY = float(np.finfo(np.float32).tiny)
 

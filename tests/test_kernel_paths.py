@@ -15,8 +15,10 @@ import reference
 from helpers import as_tuple, assert_close, assert_grads_close, random_problem
 
 import kernels
-import kernels.cpu_par
-from kernels._gemm import KC, MR
+import kernels._config
+import kernels.cpu._par
+import kernels.cpu.layer
+from kernels.cpu._gemm import KC, MR
 
 SHAPES = [  # (T, B, I, H)
     (5, 17, KC + 2, 70),  # K blocking in the input projection, ragged row tiles and panels
@@ -30,8 +32,8 @@ THREADS = sorted({1, 2, 3} & set(range(1, numba.config.NUMBA_NUM_THREADS + 1)))
 @pytest.fixture(params=THREADS, ids=lambda n: f"{n}threads")
 def threads_everywhere(request, monkeypatch):
     """Numba threads set to the parameter, and no work too small to be split."""
-    monkeypatch.setattr(kernels.cpu_par, "PARALLEL_MIN", 0)
-    monkeypatch.setattr(kernels.cpu_par, "LOOP_PARALLEL_MIN", 0)
+    monkeypatch.setattr(kernels._config, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(kernels._config, "LOOP_PARALLEL_MIN", 0)
     before = numba.get_num_threads()
     numba.set_num_threads(request.param)
     yield request.param
@@ -77,8 +79,8 @@ def test_parallel_paths_float32(threads_everywhere, cell, shape):
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
 def test_thread_count_does_not_change_the_result(monkeypatch, cell):
     """Batch rows never interact, so the chunking must not change a single bit of y."""
-    monkeypatch.setattr(kernels.cpu_par, "PARALLEL_MIN", 0)
-    monkeypatch.setattr(kernels.cpu_par, "LOOP_PARALLEL_MIN", 0)
+    monkeypatch.setattr(kernels._config, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(kernels._config, "LOOP_PARALLEL_MIN", 0)
     net, params, x, state, dy, dstate = random_problem(cell, 5, 17, 6, 40, seed=11, dtype=np.float32)
     before = numba.get_num_threads()
     ys = []
@@ -105,23 +107,23 @@ UNIT_SHAPES = [  # (T, B, I, H), one batch row: H ragged against the vector widt
 @pytest.fixture
 def unit_split(monkeypatch):
     """Split the hidden units whatever the size; returns the slice counts of the loops run."""
-    monkeypatch.setattr(kernels.cpu_par, "UNIT_STEP_MIN", 0)
-    monkeypatch.setattr(kernels.cpu_par, "UNIT_LOOP_MIN", 0)
+    monkeypatch.setattr(kernels._config, "UNIT_STEP_MIN", 0)
+    monkeypatch.setattr(kernels._config, "UNIT_LOOP_MIN", 0)
     slices = []
-    real = kernels.cpu_layer.forward_units
+    real = kernels.cpu.layer.forward_units
 
     def spy(xp, w_hh, n, *rest):
         slices.append(n)
         real(xp, w_hh, n, *rest)
 
-    monkeypatch.setattr(kernels.cpu_layer, "forward_units", spy)
+    monkeypatch.setattr(kernels.cpu.layer, "forward_units", spy)
     before = numba.get_num_threads()
     yield slices
     numba.set_num_threads(before)
 
 
 def _no_split_result(monkeypatch, cell, shape, dtype, L=1, bi=False):
-    monkeypatch.setattr(kernels.cpu_par, "UNIT_STEP_MIN", 1 << 62)
+    monkeypatch.setattr(kernels._config, "UNIT_STEP_MIN", 1 << 62)
     return _run(cell, shape, dtype, L, bi)
 
 
@@ -154,7 +156,7 @@ def test_hidden_unit_slices_stacked_bidirectional(unit_split, cell):
 def test_hidden_unit_slices_run_one_after_the_other(unit_split, monkeypatch, cell):
     """One thread runs the prange's slices in turn: the first must take every slice of every
     step (waiting for the others would never end)."""
-    monkeypatch.setattr(kernels.cpu_par, "num_threads", lambda: 3)
+    monkeypatch.setattr(kernels.cpu._par, "num_threads", lambda: 3)
     numba.set_num_threads(1)
     _check(cell, UNIT_SHAPES[1], 1, False, np.float64, 1e-12, seed=4)
     assert unit_split and min(unit_split) == 3
@@ -164,14 +166,14 @@ def test_hidden_unit_slices_run_one_after_the_other(unit_split, monkeypatch, cel
 def test_hidden_unit_slices_in_any_order(unit_split, monkeypatch, cell):
     """A lone thread starting from the last slice (a threading layer may run the iterations
     in any order) takes the others, wrapping around."""
-    from kernels.cpu_lstm import lstm_forward_units  # noqa: PLC0415
+    from kernels.cpu.lstm import lstm_forward_units  # noqa: PLC0415
 
     def last_slice_first(xp, segs, bounds, bias, peep, hs, cs, reverse, variant, training, sync):
         for s in reversed(range(len(bounds) - 1)):
             lstm_forward_units(xp, segs, bounds, bias, peep, hs, cs, reverse, variant, training, sync, s)
 
-    monkeypatch.setattr(kernels.cpu_par, "_forward_units_par", last_slice_first)
-    monkeypatch.setattr(kernels.cpu_par, "num_threads", lambda: 2)
+    monkeypatch.setattr(kernels.cpu._par, "_forward_units_par", last_slice_first)
+    monkeypatch.setattr(kernels.cpu._par, "num_threads", lambda: 2)
     numba.set_num_threads(1)
     _check(cell, UNIT_SHAPES[2], 1, True, np.float64, 1e-12, seed=6)
     assert unit_split and min(unit_split) == 2

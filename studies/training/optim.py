@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 
-from kernels._jit import jit
+from kernels.cpu._jit import jit
 
 
 class FlatParams:

@@ -8,38 +8,35 @@ products and their packing (blocks of rows or panels). The time-loop wrappers ta
 of the four cell families' arguments (``kind`` picks one; unused arrays are empty): a parallel
 region costs about a second of compilation, one wrapper per family would cost four.
 
-The threads are Numba's (``numba.set_num_threads``), started by kernels/_jit.py.
+The threads are Numba's (``numba.set_num_threads``), started on first use by
+kernels/_config.py.
 """
 
 import numpy as np
 from numba import prange
 
+from .. import _config
+from .._config import num_threads
+from ..cells import GRU_RESET_BEFORE
 from ._gemm import MR, mm, pack_n, pack_t, pack_unit_slices, packed_size, panels
-from ._jit import jit_parallel, num_threads
+from ._jit import jit_parallel
 from ._simd import VBYTES
-from .cpu_gru import gru_backward, gru_cho_backward, gru_cho_forward, gru_forward
-from .cpu_lstm import lstm_backward, lstm_forward, lstm_forward_units
-from .cpu_rnn import rnn_backward, rnn_forward
+from .gru import gru_backward, gru_cho_backward, gru_cho_forward, gru_forward
+from .lstm import lstm_backward, lstm_forward, lstm_forward_units
+from .rnn import rnn_backward, rnn_forward
 
 RNN, LSTM, GRU, GRU_CHO = 0, 1, 2, 3
 
-# Work below which a pass stays on one thread, in multiply-adds: a parallel region saves little
-# there, and on a machine whose cores are busy with other processes, waiting for a descheduled
-# thread at the region's end can cost a scheduler time slice. Matrix products split from
-# ~10 us of one core's work; time loops (one region for the whole loop) from ~80 us.
-PARALLEL_MIN = 1 << 21
-LOOP_PARALLEL_MIN = 1 << 24
-# A hidden unit's gate arithmetic in one step, in multiply-adds of the same time (~2 ns).
-GATE_WORK = 400
 
+def kernel_kind(spec):
+    """The time-loop kernels that run a cell: the one place the CPU backend maps a cell to them
+    (within a family, ``spec.variant`` is the kernels' own switch)."""
+    if spec.family == "gru":
+        return GRU_CHO if spec.variant == GRU_RESET_BEFORE else GRU
+    return {"rnn": RNN, "lstm": LSTM}[spec.family]
 
-# With fewer batch rows than threads, the LSTM's forward time loop splits the hidden units
-# instead (cpu_lstm.lstm_forward_units), from this much recurrent work per step, in
-# multiply-adds, and per loop. The threads hand over at every step (0.2-0.5 us on the 2-core
-# test machine); measured there at B = 1, T = 100 (float32), the split is 0.74x the one-thread
-# loop at H = 32, even at H = 96 and 1.5x at H = 128 (G*H*H = 65536), 1.8x at H = 512.
-UNIT_STEP_MIN = 1 << 16
-UNIT_LOOP_MIN = 1 << 20
+# The thresholds that keep small work on one thread are in kernels/_config.py, read there at
+# every call so that a test can lower them.
 
 
 def _lanes(dtype):
@@ -51,7 +48,7 @@ def unit_slices(T, B, H, G, dtype):
     """How many slices of hidden units the forward time loop runs on (1: no split)."""
     threads = num_threads()
     step = B * G * H * H
-    if threads < 2 or B >= threads or step < UNIT_STEP_MIN or T * step < UNIT_LOOP_MIN:
+    if threads < 2 or B >= threads or step < _config.UNIT_STEP_MIN or T * step < _config.UNIT_LOOP_MIN:
         return 1
     return max(1, min(threads, H // _lanes(dtype)))  # a slice is at least one vector of units
 
@@ -83,8 +80,8 @@ def _forward_units_par(xp, segs, bounds, bias, peep, hs, cs, reverse, variant, t
 
 def time_loop_chunks(T, B, I, H, G, fused):
     """Batch chunks for a time loop (one per thread, at least one row each), or 1 when small."""
-    work = T * B * (G * H * (H + (I if fused else 0)) + GATE_WORK * H)
-    return max(1, min(num_threads(), B)) if work >= LOOP_PARALLEL_MIN else 1
+    work = T * B * (G * H * (H + (I if fused else 0)) + _config.GATE_WORK * H)
+    return max(1, min(num_threads(), B)) if work >= _config.LOOP_PARALLEL_MIN else 1
 
 
 def forward_chunks(kind, X, wih, xp, w1, w2, bias, b_hh, peep, hs, cs, aux, a, reverse, variant, training, fused,
@@ -186,7 +183,7 @@ def _mm_blocks(M, N, K, A, a0, ars, acs, Bp, C, c0, ldc, beta, parts):
 
 def mm_par(M, N, K, A, a0, ars, acs, Bp, C, c0, ldc, beta):
     """_gemm.mm over all M rows of C, in blocks of rows on the threads when the product is large."""
-    parts = min(num_threads(), (M + MR - 1) // MR) if M * N * K >= PARALLEL_MIN else 1
+    parts = min(num_threads(), (M + MR - 1) // MR) if M * N * K >= _config.PARALLEL_MIN else 1
     if parts <= 1:
         mm(M, N, K, A, a0, ars, acs, Bp, C, c0, ldc, beta, 0, M)
     else:
@@ -209,7 +206,7 @@ def pack(S, s0, lds, K, N, transpose=False):
     """B packed for _gemm.mm: B(k, j) = S[s0 + k*lds + j], or with transpose S[s0 + j*lds + k]
     (S flat). Large packs are split over the threads."""
     bp = np.empty(packed_size(S, K, N), S.dtype)
-    parts = min(num_threads(), panels(bp, N)) if K * N >= PARALLEL_MIN // 4 else 1
+    parts = min(num_threads(), panels(bp, N)) if K * N >= _config.PARALLEL_MIN // 4 else 1
     if parts <= 1:
         (pack_t if transpose else pack_n)(S, s0, lds, K, N, bp, 0, panels(bp, N))
     else:

@@ -1,6 +1,6 @@
 """The GRU family on the GPU: reset-after (PyTorch/cuDNN) and reset-before (Cho et al. 2014).
 
-Per-unit steps as in cpu_gru.py. Reset-after fuses its single (H, 3H) recurrent product
+Per-unit steps as in cpu/gru.py. Reset-after fuses its single (H, 3H) recurrent product
 with the gates. Reset-before cannot: the n-block product takes r * h_{t-1} of every unit,
 so a step has two phases (two launches, or two grid barriers in the persistent kernel):
 forward phase 0 computes r, z and r * h_{t-1}, phase 1 the n block and h_t; backward, the
@@ -12,8 +12,8 @@ import math
 
 from numba import cuda
 
-from .cells import GRU_RESET_BEFORE
-from .gpu_common import GATE, PHASE_B, PROD, dot_cols, dot_rows, enter, sigmoid
+from ..cells import GRU_RESET_BEFORE
+from ._common import GATE, PHASE_B, PROD, dot_cols, dot_rows, enter, sigmoid
 
 GATES = 3
 

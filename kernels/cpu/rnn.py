@@ -2,13 +2,13 @@
 
 h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh). The caller computes the input projection
 of all steps (``xp`` = W_ih x, without biases) as one matrix product; the time loop runs here.
-See cpu_lstm.py for the conventions every cell's kernels share (batch chunks, buffers).
+See lstm.py for the conventions every cell's kernels share (batch chunks, buffers).
 """
 
+from ..cells import RNN_RELU
 from ._common import add_rows, inject, record_part, renormalize, step_indices, tanh
 from ._gemm import rec_backward, rec_forward, step_input
 from ._jit import jit
-from .cells import RNN_RELU
 
 
 @jit
@@ -17,7 +17,7 @@ def rnn_forward(X, wih_p, xp, whh_p, bias, hs, reverse, variant, fused, b0, b1):
 
     xp (T or 1, B, H) holds (or, fused, receives: _gemm.step_input) W_ih x_t, to which the
     step adds W_hh h_{t-1}; wih_p, whh_p are W_ih and W_hh packed for the forward products
-    (cpu_layer._packed); bias = b_ih + b_hh.
+    (layer._packed); bias = b_ih + b_hh.
     """
     T, H = hs.shape[0] - 1, hs.shape[2]
     zero = xp.dtype.type(0)

@@ -1,6 +1,6 @@
 """One layer, one direction, on the GPU: the launch structure around the per-unit steps.
 
-Forward: the input projection of all T steps is one tiled matmul (gpu_matmul.gemm), then
+Forward: the input projection of all T steps is one tiled matmul (_gemm.gemm), then
 the time loop runs either
 
 - per step: one launch per step (two for the reset-before GRU), one thread per (b, j),
@@ -13,10 +13,10 @@ the time loop runs either
 Backward through a window [ts, te] has the same two structures. A step's launch first
 takes the previous step's dL/da through W_hh (the recurrent product) into the carry, adds
 dL/dh_t, then runs the gate derivatives, writing dL/da_t for the weight gradients, which
-the driver forms afterwards with large matmuls (gpu_network.py). The norms ‖dL/dh_t‖ and
+``backward_layer`` forms afterwards with large matmuls (_gemm.py). The norms ‖dL/dh_t‖ and
 ‖dL/dc_t‖ are reduced per block in shared memory, in float64 and safe from under- and
-overflow, into one partial per block that the driver combines (gpu_common.block_norm).
-log_norms mode splits each backward step in two (PROD, then GATE: see gpu_common), since
+overflow, into one partial per block that the backend combines (_common.block_norm).
+log_norms mode splits each backward step in two (PROD, then GATE: see _common), since
 renormalizing the carry needs its norm over all units first.
 
 Neither structure uses warp-level intrinsics, so both run in Numba's CUDA simulator; there a
@@ -27,35 +27,25 @@ launches run. The two agree to rounding: each unit's dot products run in the sam
 """
 
 import functools
-import os
 import warnings
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from numba import cuda
 from numba.cuda import types as cuda_types
 
-from . import gpu_common as gc
-from . import gpu_gru, gpu_lstm, gpu_rnn
-from .cells import GRU_RESET_BEFORE
-from .gpu_common import FUSED, GATE, PHASE_B, PROD, block_norm, norm_acc
-from .gpu_matmul import gemm
+from .._backend import LayerTape
+from .._config import SMEM_LIMIT
+from ..cells import GRU_RESET_BEFORE
+from . import _common as gc
+from . import gru, lstm, rnn
+from ._common import FUSED, GATE, PHASE_B, PROD, block_norm, norm_acc
+from ._gemm import colsum, gemm
 
-FAMILIES = {"rnn": gpu_rnn, "lstm": gpu_lstm, "gru": gpu_gru}
+FAMILIES = {"rnn": rnn, "lstm": lstm, "gru": gru}
 
-# Static shared memory per block without an opt-in attribute; the W_hh slice of a
-# persistent block must fit in it beside block_norm's three float64 buffers.
-SMEM_LIMIT = 48 * 1024 - 3 * gc.MAX_TPB * 8
 _UNAVAILABLE = []  # why the persistent kernel could not be compiled or queried, once it failed
-
-
-def default_persistent():
-    """The persistent-kernel policy from BPTTLAB_CUDA_PERSISTENT: auto (default), 1 or 0."""
-    v = os.environ.get("BPTTLAB_CUDA_PERSISTENT", "auto").strip().lower()
-    if v in ("1", "true", "yes", "on"):
-        return True
-    if v in ("0", "false", "no", "off"):
-        return False
-    return "auto"
 
 
 def forward_phases(spec):
@@ -267,7 +257,7 @@ def _persistent_kernels(family, dtype_name):
 def _max_coop_blocks(kern, args, tpb, smem):
     if gc.SIMULATOR:
         return 1  # the simulator runs a cooperative grid as one block
-    if gc._DRY["on"]:
+    if gc.compile_only():
         return 1 << 16
     # Real GPU only: the co-resident block count of the kernel compiled for these arguments.
     argtypes = tuple(kern.typeof_pyval(a) for a in args)
@@ -315,14 +305,64 @@ def _persistent_plan(kern, args_of, H, B, col_bytes, policy):
 
 # -- one layer-direction ------------------------------------------------------------------------
 
-def dummies(dtype):
-    """Placeholders for the buffers a cell does not use (the kernels take every argument)."""
-    return {
-        1: gc.zeros((1,), np.float64),
-        2: gc.zeros((1, 1), dtype),
-        3: gc.zeros((1, 1, 1), dtype),
-        "part": gc.zeros((1, 1, 3), np.float64),
-    }
+class Placeholders(NamedTuple):
+    """Tiny device arrays standing in for the buffers a cell does not use (the kernels take
+    every argument): float64 (1,), dtype (1, 1) and (1, 1, 1), and a float64 (1, 1, 3) norm
+    partial."""
+
+    f64: object
+    d2: object
+    d3: object
+    part: object
+
+
+def placeholders(dtype):
+    return Placeholders(gc.zeros((1,), np.float64), gc.zeros((1, 1), dtype), gc.zeros((1, 1, 1), dtype),
+                        gc.zeros((1, 1, 3), np.float64))
+
+
+@dataclass
+class LayerParams:
+    """One layer-direction's parameters as the CUDA kernels take them (device arrays).
+
+    w_ih (G*H, I), w_hh (G*H, H), b_ih and b_hh (G*H,); w_t (H, G*H): W_hh transposed, for
+    the forward's per-unit dot products; peep (3, H): the LSTMs' peephole weights (zeros for
+    plain and CIFG), a placeholder for other cells.
+    """
+
+    w_ih: object
+    w_hh: object
+    w_t: object
+    b_ih: object
+    b_hh: object
+    peep: object
+
+
+def prepare(spec, w, ph):
+    """LayerParams from one layer-direction's LayerArrays; ph: the Placeholders."""
+    peep = ph.d2
+    if spec.family == "lstm":
+        peep = w.peep if spec.peephole else gc.zeros((3, w.w_hh.shape[1]), w.w_hh.dtype)
+    return LayerParams(w.w_ih, w.w_hh, gc.transpose(w.w_hh), w.b_ih, w.b_hh, peep)
+
+
+@dataclass
+class Workspace:
+    """Per layer-direction buffers for backward_layer, reused across TBPTT windows.
+
+    dg (T, B, G*H): dL/d(pre-activations). dgh (T, B, G*H): the reset-after GRU's recurrent
+    side of it. dh, dc (B, H): the carry. dpeep (B, 3, H): the peephole gradient per row,
+    summed by finish_peephole. ss (T, blocks, 3) and ngs (T,): log_norms mode's norm
+    partials of the raw carry and squared norms of dy. Unused ones are placeholders.
+    """
+
+    dg: object
+    dgh: object
+    dh: object
+    dc: object
+    dpeep: object
+    ss: object
+    ngs: object
 
 
 def norm_blocks(B, H):
@@ -330,23 +370,22 @@ def norm_blocks(B, H):
     return max(-(-(B * H) // gc.tpb_for(B * H)), H)
 
 
-def forward_layer(spec, lp, X, h0, c0, reverse, training, dums, persistent="auto"):
-    """Run one layer-direction over X (T, B, In): returns (hs, final c or None, tape dict or None).
-
-    hs (T+1, B, H) holds h0 and every h_t laid out as in cpu_layer.state_rows.
+def forward_layer(spec, lp, X, h0, c0, reverse, training, ph, persistent="auto"):
+    """Run one layer-direction over X (T, B, In): returns (y (T, B, H), h_T, c_T or None,
+    LayerTape or None); y and h_T are views of hs (T+1, B, H), laid out as in cpu/layer.state_rows.
     """
     T, B, In = X.shape
-    H = lp["w_hh"].shape[1]
+    H = lp.w_hh.shape[1]
     G = spec.gates
     GH = G * H
     dtype = X.dtype
     xp = gc.empty((T, B, GH), dtype)
-    gemm(X.reshape(T * B, In), lp["w_ih"], xp.reshape(T * B, GH), trans_b=True, bias=lp["b_ih"])
+    gemm(X.reshape(T * B, In), lp.w_ih, xp.reshape(T * B, GH), trans_b=True, bias=lp.b_ih)
     first, last = (T, 0) if reverse else (0, T)
     hs = gc.empty((T + 1, B, H), dtype)
     gc.copy(h0, hs[first])
     rows = T if training else 1
-    cs = acts = aux = dums[3]
+    cs = acts = aux = ph.d3
     c_final = None
     if spec.family == "lstm":
         cs = gc.empty((T + 1 if training else 2, B, H), dtype)
@@ -356,12 +395,12 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training, dums, persistent="auto
     elif spec.family == "gru":
         acts = gc.empty((rows, B, GH), dtype)
         aux = gc.empty((rows, B, H), dtype)
-    peep = lp["peep"]
+    peep = lp.peep
     nph = forward_phases(spec)
     fwd_persist, _ = _persistent_kernels(spec.family, dtype.name)
 
     def args_of(Jb):
-        return (xp, hs, cs, acts, aux, lp["w_t"], lp["b_hh"], peep, reverse, training, spec.variant, G, nph, Jb)
+        return (xp, hs, cs, acts, aux, lp.w_t, lp.b_hh, peep, reverse, training, spec.variant, G, nph, Jb)
 
     plan = _persistent_plan(fwd_persist, args_of, H, B, GH * np.dtype(dtype).itemsize, persistent)
     if plan is not None:
@@ -369,58 +408,59 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training, dums, persistent="auto
         gc.launch(fwd_persist, nblocks, tpb, args_of(Jb), smem)
     else:
         fwd_step, _ = _step_kernels(spec.family)
-        w = gc.flat(lp["w_t"])
+        w = gc.flat(lp.w_t)
         tpb = gc.tpb_for(B * H)
         nb = -(-(B * H) // tpb)
         for k in range(T):
             t, p, q = (T - 1 - k, T - k, T - 1 - k) if reverse else (k, k, k + 1)
             cp, cq, gi = (p, q, t) if training else (k % 2, 1 - k % 2, 0)
-            for ph in range(nph):
-                gc.launch(fwd_step, nb, tpb, (ph, xp, hs, cs, acts, aux, w, lp["b_hh"], peep, t, p, q, cp, cq, gi,
+            for phase in range(nph):
+                gc.launch(fwd_step, nb, tpb, (phase, xp, hs, cs, acts, aux, w, lp.b_hh, peep, t, p, q, cp, cq, gi,
                                               spec.variant))
-    tape = {"X": X, "hs": hs, "cs": cs, "acts": acts, "aux": aux} if training else None
-    return hs, c_final, tape
+    y = hs[:T] if reverse else hs[1:]
+    tape = LayerTape(X, hs, acts, cs, aux) if training else None
+    return y, hs[last], c_final, tape
 
 
-def workspace(spec, T, B, H, dtype, renorm, dums):
-    """Per layer-direction buffers for backward_layer, reused across TBPTT windows."""
+def workspace(spec, T, B, H, dtype, renorm, ph):
+    """The Workspace of one layer-direction."""
     GH = spec.gates * H
-    ws = {"dg": gc.zeros((T, B, GH), dtype), "dgh": dums[3], "dh": gc.empty((B, H), dtype), "dc": dums[2],
-          "dpeep": dums[3], "ss": dums["part"], "ngs": dums[1]}
+    ws = Workspace(gc.zeros((T, B, GH), dtype), ph.d3, gc.empty((B, H), dtype), ph.d2, ph.d3, ph.part, ph.f64)
     if spec.family == "gru" and spec.variant != GRU_RESET_BEFORE:
-        ws["dgh"] = gc.zeros((T, B, GH), dtype)
+        ws.dgh = gc.zeros((T, B, GH), dtype)
     if spec.family == "lstm":
-        ws["dc"] = gc.empty((B, H), dtype)
+        ws.dc = gc.empty((B, H), dtype)
         if spec.peephole:
-            ws["dpeep"] = gc.zeros((B, 3, H), dtype)
+            ws.dpeep = gc.zeros((B, 3, H), dtype)
     if renorm:
-        ws["ss"] = gc.zeros((T, norm_blocks(B, H), 3), np.float64)
-        ws["ngs"] = gc.zeros((T,), np.float64)
+        ws.ss = gc.zeros((T, norm_blocks(B, H), 3), np.float64)
+        ws.ngs = gc.zeros((T,), np.float64)
     return ws
 
 
 def backward_layer(spec, lp, tape, ws, dy, dy_off, col0, inj, rec, ts, te, reverse, renorm, nrm_h, nrm_c, scl,
-                   carry_out, persistent="auto"):
-    """Backward through steps [ts, te] of one layer-direction; the carry (ws["dh"], ws["dc"])
-    goes in holding the error entering the window and, with carry_out, comes out holding the
-    error leaving it at the initial-state side.
+                   carry_out, grads, dX, persistent="auto"):
+    """Backward through steps [ts, te] of one layer-direction; the carry (ws.dh, ws.dc) goes in
+    holding the error entering the window and, with carry_out, comes out holding the error
+    leaving it at the initial-state side.
 
     dy[t - dy_off, :, col0:col0+H] is added to dL/dh_t for t in inj; for t in rec the norm
-    partials of dL/dh_t (dL/dc_t) go to nrm_h[t] (nrm_c[t]), see gpu_common.block_norm. Returns [(row slice of W_hh, dL/da window (n*B, rows), recurrent input (n*B, H))]
-    for the driver's dW_hh and db_hh.
+    partials of dL/dh_t (dL/dc_t) go to nrm_h[t] (nrm_c[t]), see _common.block_norm. Unless
+    renorm, the weight and bias gradients of the window are added into grads (LayerArrays)
+    and its dL/dx into dX (te - ts + 1, B, I).
     """
-    hs, cs, acts, aux = tape["hs"], tape["cs"], tape["acts"], tape["aux"]
+    hs, cs, acts, aux, X = tape.hs, tape.cs, tape.acts, tape.aux, tape.X
     B, H = hs.shape[1], hs.shape[2]
     GH = spec.gates * H
     n = te - ts + 1
     cho = spec.family == "gru" and spec.variant == GRU_RESET_BEFORE
-    dg, dgh, dh, dc, dpeep, ss, ngs = (ws[k] for k in ("dg", "dgh", "dh", "dc", "dpeep", "ss", "ngs"))
+    dg, dgh, dh, dc, dpeep, ss, ngs = ws.dg, ws.dgh, ws.dh, ws.dc, ws.dpeep, ws.ss, ws.ngs
     if renorm:
         gc.slice_sumsq(dy, dy_off, col0, H, inj[0], inj[1] - inj[0] + 1, ngs)
     _, bwd_persist = _persistent_kernels(spec.family, hs.dtype.name)
 
     def args_of(Jb):
-        return (hs, cs, acts, aux, lp["w_hh"], dg, dgh, dh, dc, dpeep, lp["peep"], dy, dy_off, col0, inj[0], inj[1],
+        return (hs, cs, acts, aux, lp.w_hh, dg, dgh, dh, dc, dpeep, lp.peep, dy, dy_off, col0, inj[0], inj[1],
                 rec[0], rec[1], ts, te, reverse, spec.variant, renorm, ngs, ss, scl, nrm_h, nrm_c, cho, carry_out, Jb)
 
     plan = _persistent_plan(bwd_persist, args_of, H, B, GH * np.dtype(hs.dtype).itemsize, persistent)
@@ -429,12 +469,12 @@ def backward_layer(spec, lp, tape, ws, dy, dy_off, col0, inj, rec, ts, te, rever
         gc.launch(bwd_persist, nblocks, tpb, args_of(Jb), smem)
     else:
         _, bwd_step = _step_kernels(spec.family)
-        w = gc.flat(lp["w_hh"])
+        w = gc.flat(lp.w_hh)
         tpb = gc.tpb_for(B * H)
         nb = -(-(B * H) // tpb)
 
         def step(mode, t, tp, has_prev, inj_t, rec_t, acc_ss):
-            gc.launch(bwd_step, nb, tpb, (mode, hs, cs, acts, aux, w, dg, dgh, dh, dc, dpeep, lp["peep"], dy, dy_off,
+            gc.launch(bwd_step, nb, tpb, (mode, hs, cs, acts, aux, w, dg, dgh, dh, dc, dpeep, lp.peep, dy, dy_off,
                                           col0, inj_t, rec_t, acc_ss, t, tp, has_prev, reverse, spec.variant, renorm,
                                           ngs, ss, scl, nrm_h, nrm_c))
 
@@ -453,11 +493,30 @@ def backward_layer(spec, lp, tape, ws, dy, dy_off, col0, inj, rec, ts, te, rever
                 step(PHASE_B, t, tp, k > 0, False, False, False)
         if carry_out:
             step(PROD, t, t, True, False, False, False)
-    dg2 = dg[ts : te + 1].reshape(n * B, GH)
+    if renorm:
+        return
+    # The weight gradients of the window: dW_ih += dG^T X, db_ih, dX += dG W_ih, then per
+    # block of W_hh's rows dW_hh += dG^T h_in and db_hh.
+    In = X.shape[2]
+    gx = dg[ts : te + 1].reshape(n * B, GH)
+    gemm(gx, X[ts : te + 1].reshape(n * B, In), grads.w_ih, trans_a=True, accumulate=True)
+    colsum(gx, grads.b_ih)
+    gemm(gx, lp.w_ih, dX.reshape(n * B, In), accumulate=True)
     h_in = (hs[ts + 1 : te + 2] if reverse else hs[ts : te + 1]).reshape(n * B, H)
     if cho:
-        return [(slice(0, 2 * H), dg2[:, : 2 * H], h_in), (slice(2 * H, 3 * H), dg2[:, 2 * H :],
-                                                            aux[ts : te + 1].reshape(n * B, H))]
-    if spec.family == "gru":
-        return [(slice(None), dgh[ts : te + 1].reshape(n * B, GH), h_in)]
-    return [(slice(None), dg2, h_in)]
+        blocks = [(slice(0, 2 * H), gx[:, : 2 * H], h_in),
+                  (slice(2 * H, 3 * H), gx[:, 2 * H :], aux[ts : te + 1].reshape(n * B, H))]
+    elif spec.family == "gru":
+        blocks = [(slice(None), dgh[ts : te + 1].reshape(n * B, GH), h_in)]
+    else:
+        blocks = [(slice(None), gx, h_in)]
+    for rows, gh, rin in blocks:
+        gemm(gh, rin, grads.w_hh[rows], trans_a=True, accumulate=True)
+        colsum(gh, grads.b_hh[rows])
+
+
+def finish_peephole(ws, grads):
+    """The peephole gradient, summed over the batch rows once all windows ran."""
+    B = ws.dpeep.shape[0]
+    H = ws.dpeep.shape[2]
+    colsum(ws.dpeep.reshape(B, 3 * H), gc.flat(grads.peep), False)

@@ -2,17 +2,17 @@
 
 One call handles one hidden unit j of one batch row b at one step: the recurrent product
 (a dot product over a column of W_hh^T, or over a column of W_hh for the error) fused with
-the activation. gpu_layer.py wraps these in the per-step kernels (one thread per unit,
+the activation. layer.py wraps these in the per-step kernels (one thread per unit,
 one launch per step) and in the persistent kernel (W_hh in shared memory, a grid barrier
-per step). Equations and buffers mirror cpu_rnn.py; see there for the semantics.
+per step). Equations and buffers mirror cpu/rnn.py; see there for the semantics.
 """
 
 import math
 
 from numba import cuda
 
-from .cells import RNN_RELU
-from .gpu_common import GATE, PROD, dot_cols, dot_rows, enter
+from ..cells import RNN_RELU
+from ._common import GATE, PROD, dot_cols, dot_rows, enter
 
 GATES = 1
 FORWARD_PHASES = 1

@@ -376,7 +376,7 @@ def rec_backward(dg, t, col0, wp, k, dh, beta, b0, b1):
 def rec_forward_units(x, p, segp, out, t, u0, u1, b0, b1):
     """out[t, b0:b1, g*H + u0 : g*H + u1] += x[p, b0:b1] @ W_g.T for each gate block g, where
     segp[g] holds rows [g*H + u0, g*H + u1) of W (G*H x H), packed by pack_t: the recurrent
-    product of one slice of hidden units (cpu_lstm.lstm_forward_units)."""
+    product of one slice of hidden units (lstm.lstm_forward_units)."""
     B, H = x.shape[1], x.shape[2]
     GH = out.shape[2]
     G = segp.shape[0]

@@ -7,26 +7,24 @@ place and lets :func:`ptx_check` swap them for a mode that only compiles the ker
 (every launch is turned into a PTX compilation of the kernel for the real argument types),
 which type-checks the real-GPU code paths on a machine with the CUDA toolkit but no GPU.
 
-Only the ``gpu_*`` modules import this one: importing ``kernels`` never loads numba.cuda.
+Only the modules of kernels/cuda/ import this one: importing ``kernels`` never loads numba.cuda.
 """
 
 import math
-import os
 
 import numpy as np
 from numba import cuda
+
+from .._config import MAX_TPB, SIM_TPB, cuda_simulator_requested
+from .._validation import is_device_array  # noqa: F401 - part of this module's interface
 
 try:
     from numba.cuda.core import config as _cuda_config
 
     SIMULATOR = bool(_cuda_config.ENABLE_CUDASIM)
 except ImportError:  # an older numba-cuda layout
-    SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+    SIMULATOR = cuda_simulator_requested()
 
-# Block reductions and the persistent kernels assume power-of-two blocks of at most this.
-MAX_TPB = 256
-# The simulator runs every thread as a Python thread: small blocks keep it fast.
-SIM_TPB = 8
 
 # Backward step modes. FUSED: the recurrent product of the previous step's error, the
 # injection of dL/dh_t and the gate arithmetic, in one launch. log_norms mode splits it:
@@ -37,6 +35,11 @@ FUSED, PROD, GATE, PHASE_B = 0, 1, 2, 3
 
 # When set (by ptx_check), launches compile instead of running and "device" arrays are NumPy.
 _DRY = {"on": False, "cc": (9, 0), "seen": None}
+
+
+def compile_only():
+    """Whether ptx_check is running: then launches only compile and arrays are NumPy."""
+    return _DRY["on"]
 
 
 # -- scalar device functions -----------------------------------------------------------------
@@ -343,13 +346,6 @@ def blocks_for(n, tpb, cap=None):
 
 
 # -- allocation, transfer, launch -------------------------------------------------------------
-
-def is_device_array(a):
-    """A numba device array or a foreign one that exports __cuda_array_interface__."""
-    if isinstance(a, np.ndarray):
-        return False
-    return bool(getattr(a, "__cuda_ndarray__", False)) or hasattr(a, "__cuda_array_interface__")
-
 
 def as_device_view(a):
     """A numba device array viewing a (no copy); a foreign CUDA array is wrapped."""

@@ -4,7 +4,7 @@ Numba has no atomics on the CPU, and a plain load in a spin loop may legally be 
 of it. These intrinsics emit LLVM's atomic instructions on elements of a 1-D int64 array:
 an acquire load, a release store and a compare-and-swap, plus the CPU's spin-wait hint and a
 yield of the time slice (for waits that last, on a machine with more runnable threads than
-cores). Used by cpu_lstm.lstm_forward_units; see there for the protocol.
+cores). Used by lstm.lstm_forward_units; see there for the protocol.
 """
 
 import sys

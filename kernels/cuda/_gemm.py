@@ -19,10 +19,8 @@ import numpy as np
 from numba import cuda
 from numba.cuda import types as cuda_types
 
-from . import gpu_common as gc
-
-REAL_TILE = (64, 64, 16, 4, 4)  # BM, BN, BK, TM, TN: 256 threads, 16 outputs each
-SIM_TILE = (16,16,8,8,8)
+from .._config import REAL_TILE, SIM_TILE
+from . import _common as gc
 
 
 @functools.cache
@@ -128,7 +126,7 @@ _DUMMY = {}
 
 def _dummy(dtype):
     key = np.dtype(dtype)
-    if key not in _DUMMY or gc._DRY["on"]:
+    if key not in _DUMMY or gc.compile_only():
         _DUMMY[key] = gc.zeros((1,), dtype)
     return _DUMMY[key]
 

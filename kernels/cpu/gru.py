@@ -4,7 +4,7 @@ Reset-after:  n = tanh(W_in x + b_in + r * (W_hn h + b_hn)); one (H, 3H) recurre
 Reset-before: n = tanh(W_in x + b_in + W_hn (r * h) + b_hn); the n-block product waits for r,
 so a step does two products, (H, 2H) for r and z, then (H, H) for n.
 
-The conventions (batch chunks, xp becoming the activations, dbias, parts) are in cpu_lstm.py.
+The conventions (batch chunks, xp becoming the activations, dbias, parts) are in lstm.py.
 """
 
 from ._common import add_rows, inject, record_part, renormalize, sigmoid, step_indices, tanh

@@ -1,7 +1,7 @@
 """The LSTM family on the GPU (plain, peephole, CIFG): the per-unit step of the forward and
 backward pass, fusing the G gate dot products with the gate arithmetic.
 
-Same buffers and equations as cpu_lstm.py. The peephole gradients are accumulated per
+Same buffers and equations as cpu/lstm.py. The peephole gradients are accumulated per
 (batch row, unit) in dpeep (B, 3, H), which each thread owns, and summed over the batch
 by the driver, so no two threads ever add into one element.
 """
@@ -10,8 +10,8 @@ import math
 
 from numba import cuda
 
-from .cells import LSTM_CIFG, LSTM_PEEPHOLE
-from .gpu_common import GATE, PROD, dot_cols, dot_rows, enter, sigmoid
+from ..cells import LSTM_CIFG, LSTM_PEEPHOLE
+from ._common import GATE, PROD, dot_cols, dot_rows, enter, sigmoid
 
 GATES = 4  # lstm_cifg uses 3; the kernels take the variant
 FORWARD_PHASES = 1

@@ -4,13 +4,13 @@ One kernel pair serves all three; ``variant`` (see cells.py) picks the gate equa
 per row, outside the vectorized loops over hidden units. Peephole weights are a (3, H)
 array (p_i, p_f, p_o); the other variants get zeros.
 
-Conventions shared by every cell's kernels (cpu_rnn.py, cpu_gru.py):
+Conventions shared by every cell's kernels (rnn.py, gru.py):
 
 - ``xp`` (T, B, G*H) arrives holding W_ih x_t for every step (one large product done by the
   caller, without biases); each step adds W_hh h_{t-1} into xp[t] in place and the gate
   loop overwrites it with the gate activations, so in training xp *is* the tape's ``acts``.
 - A kernel works on batch rows [b0, b1) only. Batch rows never interact in a recurrence, so
-  cpu_par runs independent row chunks on Numba's threads, with no synchronization
+  _par.py runs independent row chunks on Numba's threads, with no synchronization
   between steps.
 - The backward kernels write dL/d(pre-activations) to dg[t], add its sum over steps and
   rows to the chunk's float64 ``dbias`` row (the bias gradients, without another pass over
@@ -18,11 +18,11 @@ Conventions shared by every cell's kernels (cpu_rnn.py, cpu_gru.py):
   _common.finish_norms).
 """
 
+from ..cells import LSTM_CIFG, LSTM_PEEPHOLE
 from ._atomic import compare_exchange, load_acquire, spin_pause, store_release, yield_cpu
 from ._common import add_rows, fma, inject, record_part, renormalize, sigmoid, step_indices, tanh
 from ._gemm import rec_backward, rec_forward, rec_forward_units, step_input
 from ._jit import jit
-from .cells import LSTM_CIFG, LSTM_PEEPHOLE
 
 # -- one step of rows [b0, b1): the gate arithmetic, vectorized over hidden units ---------
 # Each gate block gets its own 1-D view: LLVM vectorizes a loop over separate views far

@@ -1,0 +1,165 @@
+"""Every compilation option, thread policy and environment switch of the kernels, in one place.
+
+Importing this module changes nothing: no environment variable, no ``numba.config`` field and
+no thread pool. The thread pool starts on the first kernel call that asks how many threads
+there are (:func:`num_threads`), once; Numba's cache directory is set only while a kernel is
+being decorated (:func:`numba_cache_dir`).
+"""
+
+import hashlib
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+
+import numba
+from numba.core import config as numba_config
+
+# -- CPU compilation (kernels/cpu/_jit.py applies these) ------------------------------------
+
+# Reassociation and contraction let LLVM vectorize reductions and fuse multiply-adds.
+# "nnan" and "ninf" are deliberately absent: NaN and Inf in the inputs must reach the
+# outputs, and a kernel compiled under them may silently turn NaN into a number.
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+# The float32 approximations of exp/tanh/sigmoid (kernels/cpu/_common.py) rely on the order of
+# their range reduction (x - n*ln2_hi - n*ln2_lo): they are compiled without "reassoc", which
+# is attached to each instruction, so it stays off after they are inlined into a kernel.
+MATH_FASTMATH = FASTMATH - {"reassoc"}
+
+JIT_OPTIONS = {
+    "cache": True,
+    "nogil": True,
+    "fastmath": FASTMATH,
+    # NumPy semantics for 1/0 and friends: Inf/NaN instead of a ZeroDivisionError.
+    "error_model": "numpy",
+}
+MATH_JIT_OPTIONS = {"fastmath": MATH_FASTMATH, "error_model": "numpy", "nogil": True}
+
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def source_files():
+    """Every Python source of the package, subpackages included."""
+    return sorted(_PACKAGE.rglob("*.py"))
+
+
+def _source_digest():
+    h = hashlib.sha256()
+    for p in source_files():
+        h.update(p.relative_to(_PACKAGE).as_posix().encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+# Numba's on-disk cache is keyed on the decorated function's own file only, so an edit to a
+# helper in another module (say cpu/_common.py) would leave callers running stale machine code.
+# Keying the cache directory on the digest of every kernel source (subpackages included)
+# closes that hole.
+SOURCE_DIGEST = _source_digest()
+
+
+@contextmanager
+def numba_cache_dir():
+    """Numba's cache directory, for the kernels decorated inside the block only."""
+    user = numba_config.CACHE_DIR
+    base = Path(user) / "bpttlab" if user else _PACKAGE / "__pycache__"
+    numba_config.CACHE_DIR = os.fspath(base / f"numba-{SOURCE_DIGEST}")
+    try:
+        yield
+    finally:
+        numba_config.CACHE_DIR = user
+
+
+# -- CPU threads ------------------------------------------------------------------------------
+
+# Numba's OpenMP threads spin this many times (GOMP_SPINCOUNT; a spin is one "pause", tens of
+# cycles) before sleeping, between parallel regions and at their end. libgomp's default,
+# 300000 (milliseconds), keeps back-to-back regions cheap but lets an idle pool steal a core
+# for that long, and on an oversubscribed machine a spinning wait at the end of a region can
+# cost a whole scheduler time slice; sleeping right away (a futex wake per region) is slow on
+# virtual machines, where waking a halted CPU costs tens of microseconds or more. 20000 spins
+# (a few hundred microseconds) keeps the threads hot across one call's regions and the gaps
+# between calls, and no longer.
+GOMP_SPINCOUNT = "20000"
+
+_threads_lock = threading.Lock()
+_threads_started = False
+
+
+def start_threads():
+    """Start Numba's thread pool, once, with GOMP_SPINCOUNT set for it alone.
+
+    libgomp reads the variable once, when it is loaded (here, by Numba's OpenMP layer), so the
+    setting is restored right after: an OpenMP runtime loaded later (PyTorch's own copy, say)
+    does not see it. Nothing is changed if the user set OMP_WAIT_POLICY or GOMP_SPINCOUNT, or
+    if Numba's threads were already running.
+    """
+    global _threads_started
+    if _threads_started:
+        return
+    with _threads_lock:
+        if _threads_started:
+            return
+        if "OMP_WAIT_POLICY" in os.environ or "GOMP_SPINCOUNT" in os.environ:
+            numba.get_num_threads()
+        else:
+            os.environ["GOMP_SPINCOUNT"] = GOMP_SPINCOUNT
+            try:
+                numba.get_num_threads()  # launches the threads (and loads the threading layer) once
+            finally:
+                del os.environ["GOMP_SPINCOUNT"]
+        _threads_started = True
+
+
+def num_threads():
+    """Threads the kernels use: Numba's setting (``numba.set_num_threads``); starts them first."""
+    start_threads()
+    return numba.get_num_threads()
+
+
+# Work below which a pass stays on one thread, in multiply-adds: a parallel region saves little
+# there, and on a machine whose cores are busy with other processes, waiting for a descheduled
+# thread at the region's end can cost a scheduler time slice. Matrix products split from
+# ~10 us of one core's work; time loops (one region for the whole loop) from ~80 us.
+PARALLEL_MIN = 1 << 21
+LOOP_PARALLEL_MIN = 1 << 24
+# A hidden unit's gate arithmetic in one step, in multiply-adds of the same time (~2 ns).
+GATE_WORK = 400
+
+# With fewer batch rows than threads, the LSTM's forward time loop splits the hidden units
+# instead (cpu/lstm.py, lstm_forward_units), from this much recurrent work per step, in
+# multiply-adds, and per loop. The threads hand over at every step (0.2-0.5 us on the 2-core
+# test machine); measured there at B = 1, T = 100 (float32), the split is 0.74x the one-thread
+# loop at H = 32, even at H = 96 and 1.5x at H = 128 (G*H*H = 65536), 1.8x at H = 512.
+UNIT_STEP_MIN = 1 << 16
+UNIT_LOOP_MIN = 1 << 20
+
+# -- CUDA -------------------------------------------------------------------------------------
+
+# Block reductions and the persistent kernels assume power-of-two blocks of at most this.
+MAX_TPB = 256
+# The simulator runs every thread as a Python thread: small blocks keep it fast.
+SIM_TPB = 8
+# Static shared memory per block without an opt-in attribute; the W_hh slice of a
+# persistent block must fit in it beside block_norm's three float64 buffers.
+SMEM_LIMIT = 48 * 1024 - 3 * MAX_TPB * 8
+# The tiled matmul (cuda/_gemm.py): BM, BN, BK, TM, TN. On a GPU 256 threads, 16 outputs
+# each; in the simulator small tiles, so that a test's ragged edges cross several tiles.
+REAL_TILE = (64, 64, 16, 4, 4)
+SIM_TILE = (16, 16, 8, 8, 8)
+
+
+def cuda_persistent():
+    """The persistent-kernel policy from BPTTLAB_CUDA_PERSISTENT: "auto" (default), True (1) or False (0)."""
+    v = os.environ.get("BPTTLAB_CUDA_PERSISTENT", "auto").strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    return "auto"
+
+
+def cuda_simulator_requested():
+    """Whether Numba's CUDA simulator is asked for, when numba.cuda's own config cannot say."""
+    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
