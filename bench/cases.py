@@ -1,24 +1,5 @@
-"""Benchmark callables: one place that turns (cell, mode, shape) into a timed function."""
+"""Kept for bench/regression.py until it imports ``studies.speed.cases.make_case`` itself."""
 
-import numpy as np
+from studies.speed.cases import make_case
 
-import kernels
-
-
-def make_case(cell, mode, T, B, I, H, dtype=np.float32, backend="cpu", seed=0):
-    """A zero-argument function running one forward or forward+backward call."""
-    net = kernels.Network(cell, I, H, backend=backend)
-    params = net.init_params(seed=seed, dtype=dtype)
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((T, B, I)).astype(dtype)
-    dy = rng.standard_normal((T, B, H)).astype(dtype)
-    if mode == "forward":
-        return lambda: net.forward(params, x, training=False)
-    if mode == "forward_backward":
-
-        def step():
-            fw = net.forward(params, x)
-            return net.backward(fw.tape, dy)
-
-        return step
-    raise ValueError(f"mode: got {mode!r}, expected 'forward' or 'forward_backward'")
+__all__ = ["make_case"]

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import kernels
-from bench.cases import make_case
-from bench.flops import flops
+from studies.speed.cases import make_case
+from studies.speed.flops import flops
 
 GRID = [  # (T, B, I, H), name
     ((100, 1, 64, 128), "small-b1"),

@@ -4,7 +4,8 @@
     python -m studies.regenerate --index-only  # just rebuild reports/README.md from the reports
     python -m studies.regenerate --only gradient_decay --fresh
 
-Each study's results are kept in its result store (build/studies/<name>/...), so an
+Run from the directory that holds reports/ (the repository's root): every path is relative to
+the working directory. Each study's results are kept in its result store (build/studies/<name>/...), so an
 interrupted regeneration resumes where it stopped. Only results computed by the current source
 are reused (``--same-code``): a report is never a mix of old and new code. --fresh recomputes
 everything.
@@ -14,8 +15,9 @@ import argparse
 import importlib
 import subprocess
 import sys
+from pathlib import Path
 
-from .common.report import REPO_ROOT, atomic_write_text, relink
+from .framework.report import atomic_write_text, relink
 
 # In the order the index shows them. A new study adds its module name here.
 STUDIES = ("gradient_decay", "tbptt", "clipping", "speed")
@@ -46,7 +48,7 @@ def index_markdown(names=STUDIES):
                      f"report in [{name}/]({name}/README.md)")
     parts.append("")
     for name in names:
-        path = REPO_ROOT / "reports" / name / "README.md"
+        path = Path("reports") / name / "README.md"
         if not path.is_file():
             parts.append(f"## {load(name).title}\n\n*Not generated yet: run `python -m studies.{name}`.*\n")
             continue
@@ -61,7 +63,7 @@ def _anchor(title):
 
 
 def write_index(names=STUDIES):
-    path = REPO_ROOT / "reports" / "README.md"
+    path = Path("reports") / "README.md"
     atomic_write_text(path, index_markdown(names))
     return path
 
@@ -84,7 +86,7 @@ def main(argv=None):
             # speed study needs PyTorch imported before the kernels start Numba's OpenMP threads).
             subprocess.run([sys.executable, "-m", f"studies.{name}", *args], check=True)
     path = write_index()
-    print(f"index -> {path.relative_to(REPO_ROOT)}", file=sys.stderr)
+    print(f"index -> {path}", file=sys.stderr)
     return 0
 
 

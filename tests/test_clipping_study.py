@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from studies import clipping
-from studies.common.sweep import with_seeds
+from studies.framework.sweep import with_seeds
 
 
 def _config(clip, multiple, cell="gru", regime="exploding"):

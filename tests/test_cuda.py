@@ -13,7 +13,7 @@ on the GPU, and so do the ones marked ``gpu`` (moderate shapes), which are skipp
 - device arrays in give device arrays out; the tile matmul and the helpers against NumPy;
 - the errors without numba-cuda, without a GPU, and for bad arguments;
 - every kernel compiles to PTX for a real GPU (needs the CUDA toolkit's NVVM, not a GPU);
-- bench/cuda_vs_cudnn.py: its plan, a smoke run against torch on the CPU, its exit without a GPU.
+- studies/speed/cuda_vs_cudnn.py: its plan, a smoke run against torch on the CPU, its exit without a GPU.
 """
 
 import importlib.util
@@ -550,7 +550,7 @@ def test_kernels_compile_for_a_real_gpu():
 # --------------------------------------------------------------------------------------
 
 def test_benchmark_plan(capsys):
-    from bench import cuda_vs_cudnn
+    from studies.speed import cuda_vs_cudnn
 
     assert cuda_vs_cudnn.main(["--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -565,7 +565,7 @@ def test_benchmark_plan(capsys):
 @needs_cuda
 def test_benchmark_smoke_run(tmp_path, capsys):
     pytest.importorskip("torch")
-    from bench import cuda_vs_cudnn
+    from studies.speed import cuda_vs_cudnn
 
     assert cuda_vs_cudnn.main(["--smoke", "--only", "lstm", "--repeats", "1", "--warmup", "0",
                                "--out", str(tmp_path)]) == 0
@@ -580,7 +580,7 @@ def test_benchmark_smoke_run(tmp_path, capsys):
 
 def test_benchmark_exits_clearly_without_a_gpu():
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "cuda_vs_cudnn.py"), "--repeats", "1"],
+    r = subprocess.run([sys.executable, "-m", "studies.speed.cuda_vs_cudnn", "--repeats", "1"],
                        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     if r.returncode == 0:
         return  # a GPU machine with torch: it ran

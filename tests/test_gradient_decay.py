@@ -10,8 +10,9 @@ from scipy.integrate import quad
 
 import kernels
 from studies import gradient_decay as gd
-from studies.common import meanfield as mf
-from studies.common.jvp import CellDynamics
+from studies.science import fit_rate
+from studies.science import meanfield as mf
+from studies.science.jvp import CellDynamics
 
 
 def random_cell(cell, H=5, I=3, seed=0, gain=1.3):
@@ -195,7 +196,7 @@ def test_linear_rnn_rate_is_log_spectral_radius_for_gaussian_weights():
         acc += math.log(n)
         v /= n
     np.testing.assert_allclose(log_h, exact, rtol=1e-9, atol=1e-9)
-    rate = gd.fit_rate(log_h, 1000)["rate"]
+    rate = fit_rate(log_h, 1000)["rate"]
     assert rate == pytest.approx(math.log(np.max(np.abs(np.linalg.eigvals(W)))), abs=2e-3)
     assert rate < math.log(np.linalg.norm(W, 2))  # the Pascanu rate is only a bound
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from test_studies import TOY, same, tasks, toy_compute
 
-from studies.common.runners import DaskRunner, ProcessRunner
-from studies.common.store import ResultStore
-from studies.common.study import make_runner
-from studies.common.sweep import SerialRunner, run_sweep
+from studies.framework.runners import DaskRunner, ProcessRunner
+from studies.framework.store import ResultStore
+from studies.framework.study import make_runner
+from studies.framework.sweep import SerialRunner, run_sweep
 
 
 class Boom(Exception):

@@ -23,8 +23,8 @@ from studies.common import (
     save_figure,
     with_seeds,
 )
-from studies.common.report import REPO_ROOT
-from studies.common.study import code_fingerprint
+from studies.framework.locations import SOURCE_ROOT as REPO_ROOT
+from studies.framework.study import code_fingerprint
 
 # -- a toy study: module-level so that it is what a parallel runner would pickle ----------------
 

@@ -6,7 +6,7 @@ from helpers import random_problem
 
 import kernels
 from studies import tbptt
-from studies.common.sweep import with_seeds
+from studies.framework.sweep import with_seeds
 
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru_cho"])
