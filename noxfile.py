@@ -39,11 +39,12 @@ def lint(session):
 
 @nox.session(python=PYTHON)
 def studies(session):
-    """Run one study: `nox -s studies -- gradient_decay --quick`."""
+    """Run one study: `nox -s studies -- gradient_decay --quick` (`-- NAME --tiny --backend cuda` with
+    NUMBA_ENABLE_CUDASIM=1 runs it on the CUDA backend in Numba's simulator)."""
     if not session.posargs:
         session.error("name a study: nox -s studies -- NAME [options]")
-    install(session, "test")
     name, *rest = session.posargs
+    install(session, "test,cuda" if "cuda" in rest else "test")
     session.run("python", "-m", f"studies.{name}", *rest)
 
 
