@@ -26,26 +26,23 @@ resume), shows a tqdm bar, and writes README.md and provenance.json beside the f
 Parallel execution is a runner (``sweep.RUNNERS``) with ``map(fn, configs)``; studies do not change.
 """
 
-from .provenance import cpu_microarchitecture, provenance
-from .report import ReportWriter, figure, markdown_table, relink, save_figure
-from .store import ResultStore
-from .study import Study, mode_of
-from .sweep import RUNNERS, SerialRunner, derive_seed, run_sweep, with_seeds
+import importlib
 
-__all__ = [
-    "RUNNERS",
-    "ReportWriter",
-    "ResultStore",
-    "SerialRunner",
-    "Study",
-    "cpu_microarchitecture",
-    "derive_seed",
-    "figure",
-    "markdown_table",
-    "mode_of",
-    "provenance",
-    "relink",
-    "run_sweep",
-    "save_figure",
-    "with_seeds",
-]
+# Each name loads its module on first use, so that importing one light module (bench/ imports
+# provenance.cpu_microarchitecture) does not pull in matplotlib and the rest.
+_HOME = {
+    "cpu_microarchitecture": "provenance", "provenance": "provenance",
+    "ReportWriter": "report", "figure": "report", "markdown_table": "report", "relink": "report",
+    "save_figure": "report",
+    "ResultStore": "store",
+    "Study": "study", "mode_of": "study",
+    "RUNNERS": "study",  # through study, which registers the parallel runners in sweep.RUNNERS
+    "SerialRunner": "sweep", "derive_seed": "sweep", "run_sweep": "sweep", "with_seeds": "sweep",
+}
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name):
+    if name not in _HOME:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_HOME[name]}", __name__), name)

@@ -24,8 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import kernels
-
 from .locations import SOURCE_ROOT, relative, work_dir
 from .provenance import provenance
 from .report import ReportWriter
@@ -148,6 +146,8 @@ class Study:
         argv = sys.argv[1:] if argv is None else list(argv)
         opts = self.parse(argv)
         if opts.backend != "cpu":
+            import kernels  # noqa: PLC0415 - the framework needs the kernels for this check only
+
             kernels.Network("rnn_tanh", 1, 1, backend=opts.backend)  # says what is missing before any configuration runs
         # Provenance first: the dirty flag describes the code that computes, not the outputs
         # this run is about to write.
