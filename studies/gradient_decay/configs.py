@@ -20,7 +20,7 @@ SIZES = {
     # Every code path at sizes the CUDA simulator runs in about a minute; no number means anything.
     "tiny": {"H_elman": 4, "H_gated": 3, "T": 12, "burn": 4, "fit_lo": 2, "lyap_k": 1,
              "lyap_skip": 2, "sigma_x": 0.5,
-             "g_tanh": (1.0,), "g_relu": (0.9,), "g_gated": (1.0,), "ginibre_samples": 4},
+             "g_tanh": (1.0,), "g_relu": (0.9,), "g_gated": (1.0,), "forget_biases": (1.0,), "ginibre_samples": 4},
 }
 H0_STD = 0.5  # initial state ~ N(0, 0.5^2) per unit (h and c), before the burn-in
 
@@ -82,7 +82,7 @@ def configs(opts):
             add("rnn_relu", "identity", 1.0, inp)
     for cell in LSTMS:
         if cell in cells:
-            for bf in (0.0, 1.0):
+            for bf in S.get("forget_biases", (0.0, 1.0)):
                 for inp in (False, True):
                     for g in S["g_gated"]:
                         add(cell, "gaussian", g, inp, bf)
