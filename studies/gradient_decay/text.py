@@ -150,7 +150,7 @@ N(0, 0.5^2) per unit. There are {n} configurations. All the numbers come from
 **Theory compared** (rates per step, natural log):
 
 - *Lyapunov exponents* of the forward map s_t = F(s_(t-1), x_t), along the same inputs.
-  They are computed with Jacobian-vector products of each cell's step (`studies/common/jvp.py`,
+  They are computed with Jacobian-vector products of each cell's step (`studies/science/jvp.py`,
   checked against finite differences of the kernels' forward) and repeated QR of {k} tangent
   vectors, averaged after a {skip}-step alignment. The first QR column is the single tangent
   vector renormalized every step, so lambda_1 is also the tangent-vector-renormalization
