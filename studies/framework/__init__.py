@@ -28,10 +28,13 @@ Parallel execution is a runner (``sweep.RUNNERS``) with ``map(fn, configs)``; st
 
 import importlib
 
-# Each name loads its module on first use, so that importing one light module (bench/ imports
-# provenance.cpu_microarchitecture) does not pull in matplotlib and the rest.
+# Bound here, not on first use: the submodule has the function's name, and importing the
+# submodule would otherwise leave the package attribute pointing at the module.
+from .provenance import cpu_microarchitecture, provenance
+
+# Each other name loads its module on first use, so that importing one light module (bench/
+# imports provenance.cpu_microarchitecture) does not pull in matplotlib and the rest.
 _HOME = {
-    "cpu_microarchitecture": "provenance", "provenance": "provenance",
     "ReportWriter": "report", "figure": "report", "markdown_table": "report", "relink": "report",
     "save_figure": "report",
     "ResultStore": "store",
@@ -39,7 +42,23 @@ _HOME = {
     "RUNNERS": "study",  # through study, which registers the parallel runners in sweep.RUNNERS
     "SerialRunner": "sweep", "derive_seed": "sweep", "run_sweep": "sweep", "with_seeds": "sweep",
 }
-__all__ = sorted(_HOME)
+__all__ = [
+    "RUNNERS",
+    "ReportWriter",
+    "ResultStore",
+    "SerialRunner",
+    "Study",
+    "cpu_microarchitecture",
+    "derive_seed",
+    "figure",
+    "markdown_table",
+    "mode_of",
+    "provenance",
+    "relink",
+    "run_sweep",
+    "save_figure",
+    "with_seeds",
+]
 
 
 def __getattr__(name):
