@@ -39,19 +39,20 @@ def lint(session):
 
 @nox.session(python=PYTHON)
 def studies(session):
-    """Run one study: `nox -s studies -- gradient_decay --quick`."""
+    """Run one study: `nox -s studies -- gradient_decay --quick` (`-- NAME --tiny --backend cuda` with
+    NUMBA_ENABLE_CUDASIM=1 runs it on the CUDA backend in Numba's simulator)."""
     if not session.posargs:
         session.error("name a study: nox -s studies -- NAME [options]")
-    install(session, "test")
     name, *rest = session.posargs
-    session.run("python", "-m", f"studies.{name}", *rest)
+    install(session, "test,cuda" if "cuda" in rest else "test")
+    session.run("python", "-m", f"bpttlab.studies.{name}", *rest)
 
 
 @nox.session(python=PYTHON, default=False)
 def reports(session):
     """Regenerate every study's full report and reports/README.md (slow)."""
     install(session, "test")
-    session.run("python", "-m", "studies.regenerate", *session.posargs)
+    session.run("python", "-m", "bpttlab.studies.regenerate", *session.posargs)
 
 
 @nox.session(python=PYTHON)

@@ -58,29 +58,13 @@ def case_id(cell, mode):
 
 
 def machine_info():
-    """The CPU as a reader needs it to tell machines apart: LLVM's name for the host's
-    microarchitecture and its features (what the kernels are compiled for), the model string,
-    and any override of the target Numba compiles for."""
-    import llvmlite.binding as llvm  # noqa: PLC0415
+    """The CPU as a reader needs it to tell machines apart: the model string, LLVM's name for the
+    host's microarchitecture and its features (what the kernels are compiled for), and any
+    NUMBA_CPU_NAME / NUMBA_CPU_FEATURES override of that target."""
+    from bpttlab.studies.framework.provenance import cpu_microarchitecture, cpu_model  # noqa: PLC0415
 
-    model = platform.processor()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    features = llvm.get_host_cpu_features().flatten().split(",")
-    return {
-        "model": model or platform.machine(),
-        "llvm_host_cpu": llvm.get_host_cpu_name(),
-        "llvm_host_features": ",".join(sorted(f[1:] for f in features if f.startswith("+"))),
-        "numba_cpu_name": os.environ.get("NUMBA_CPU_NAME") or None,
-        "numba_cpu_features": os.environ.get("NUMBA_CPU_FEATURES") or None,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-    }
+    return {"model": cpu_model(), "logical_cores": os.cpu_count(), **cpu_microarchitecture(),
+            "python": platform.python_version()}
 
 
 # -- the reference -------------------------------------------------------------------------
@@ -339,8 +323,8 @@ def main(argv=None):
         return 0
     mach = machine_info()
     print(f"reference {sha[:12]} against the working tree ({len(changed)} kernel files differ); "
-          f"{mach['llvm_host_cpu']} ({mach['model']}), target "
-          f"{mach['numba_cpu_name'] or 'host'}{' +' + mach['numba_cpu_features'] if mach['numba_cpu_features'] else ''}; "
+          f"{mach['llvm_cpu_name']} ({mach['model']}), target {mach.get('NUMBA_CPU_NAME', 'host')}"
+          f"{' ' + mach['NUMBA_CPU_FEATURES'] if 'NUMBA_CPU_FEATURES' in mach else ''}; "
           f"shape T,B,I,H = {SHAPE}, one thread, {args.rounds} rounds")
     ref_root = export_reference(sha, root)
 

@@ -11,10 +11,9 @@ import os
 
 import numpy as np
 import pytest
-
-import kernels
-from bench.cases import make_case
-from bench.flops import flops
+from bpttlab import kernels
+from bpttlab.studies.speed.cases import make_case
+from bpttlab.studies.speed.flops import flops
 
 GRID = [  # (T, B, I, H), name
     ((100, 1, 64, 128), "small-b1"),

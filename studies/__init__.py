@@ -1,4 +1,4 @@
-"""bpttlab studies: ``python -m studies.<name> [--quick]``; see studies/common for the framework."""
+"""bpttlab studies: ``python -m bpttlab.studies.<name> [--quick]``; studies/framework is the machinery, studies/science the shared science."""
 
 import os
 

@@ -1,6 +1,6 @@
 """Gradient clipping (Pascanu, Mikolov & Bengio 2013) in an exploding and a normal regime.
 
-    python -m studies.clipping [--quick]
+    python -m bpttlab.studies.clipping [--quick]
 
 For RNN, LSTM and GRU networks trained with SGD on the adding problem, compare no clipping,
 clipping by global norm (Pascanu et al.'s Algorithm 1) and clipping by value, over thresholds
@@ -14,8 +14,7 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
-from .common.report import figure
-from .common.study import Study
+from .framework import Study, figure, mode_of
 from .training.trainer import TrainConfig, train
 
 CELLS = ("rnn_tanh", "lstm", "gru")
@@ -29,7 +28,10 @@ REGIMES = {
 MULTIPLES = (0.1, 0.5, 1.0, 2.0, 10.0)
 
 
-def sizes(quick):
+def sizes(quick, tiny=False):
+    if tiny:  # every code path at sizes the CUDA simulator runs in about a minute
+        return {"T": 4, "H": 3, "updates": 3, "pilot": 2, "seeds": 1, "cells": ("gru",),
+                "multiples": (10.0,), "lr": 0.1, "batch": 2, "eval_batch": 2}
     if quick:
         return {"T": 12, "H": 12, "updates": 120, "pilot": 20, "seeds": 2, "cells": ("rnn_tanh", "gru"),
                 "multiples": (0.5, 10.0), "lr": 0.1}
@@ -43,13 +45,14 @@ def _cells_for(regime, cells):
 
 
 def configs(opts):
-    s = sizes(opts.quick)
+    s = sizes(opts.quick, mode_of(opts) == "tiny")
     out = []
     for regime in REGIMES:
         for cell in _cells_for(regime, s["cells"]):
             for seed in range(s["seeds"]):
                 base = {"regime": regime, "cell": cell, "replica": seed, "T": s["T"], "H": s["H"],
-                        "updates": s["updates"], "pilot": s["pilot"], "lr": s["lr"]}
+                        "updates": s["updates"], "pilot": s["pilot"], "lr": s["lr"],
+                        **{k: s[k] for k in ("batch", "eval_batch") if k in s}}
                 out.append({**base, "key": f"{regime}-{cell}-none-s{seed}", "clip": "none", "multiple": 0.0})
                 for clip in ("norm", "value"):
                     for m in s["multiples"]:
@@ -62,9 +65,10 @@ def train_config(c, clip=None, threshold=1.0, updates=None):
     regime = dict(REGIMES[c["regime"]])
     if c["cell"] == "rnn_relu":
         regime = {"recurrent_init": "identity", "gain": 1.2}
-    return TrainConfig(cell=c["cell"], task="adding", form="le2015", T=c["T"], hidden=c["H"], batch=32,
-                       updates=updates or c["updates"], optimizer="sgd", lr=c["lr"], momentum=0.9, clip=clip,
-                       threshold=threshold, seed=c["replica"], eval_every=25, **regime)
+    return TrainConfig(cell=c["cell"], task="adding", form="le2015", T=c["T"], hidden=c["H"], batch=c.get("batch", 32),
+                       eval_batch=c.get("eval_batch", 256), updates=updates or c["updates"], optimizer="sgd",
+                       lr=c["lr"], momentum=0.9, clip=clip, threshold=threshold, seed=c["replica"], eval_every=25,
+                       backend=c.get("backend", "cpu"), **regime)
 
 
 def compute(c):

@@ -1,7 +1,7 @@
 """The truncated-BPTT trade-off: how biased the truncated gradient is, what truncation saves,
 and what it costs in learning when the truncation is shorter than the task's dependency.
 
-    python -m studies.tbptt [--quick]
+    python -m bpttlab.studies.tbptt [--quick]
 
 Three parts, each a set of independent configurations:
 - bias: the TBPTT(1, k2) gradient against full BPTT (cosine similarity, relative error) as k2
@@ -17,13 +17,10 @@ import time
 
 import numpy as np
 import pandas as pd
+from bpttlab import kernels
 
-import kernels
-
-from .common.fitting import fit_line, fit_rate
-from .common.inputs import config_rng
-from .common.report import figure
-from .common.study import Study
+from .framework import Study, figure, mode_of
+from .science import config_rng, fit_line, fit_rate
 from .training.tasks import make_task
 from .training.trainer import TrainConfig, train
 
@@ -32,7 +29,12 @@ REGIMES = {"contracting": 0.5, "critical": 1.0, "expanding": 2.0}  # gain g of W
 LEARN_CELLS = ("lstm", "gru")
 
 
-def sizes(quick):
+def sizes(quick, tiny=False):
+    if tiny:  # every code path at sizes the CUDA simulator runs in about a minute
+        return {"T": 4, "H": 3, "B": 2, "k2": [1, 4], "cost_T": 4, "cost_H": 3, "cost_B": 2, "cost_k": [4],
+                "cost_cells": ("gru",), "bias_cells": ("gru",), "seeds": 1,
+                "learn": [("adding_le2015", 6, ("lstm",), [3], 2), ("copy", 1, ("gru",), [3], 2)],
+                "learn_sizes": {"hidden": 3, "batch": 2, "eval_batch": 2}}
     if quick:
         return {"T": 48, "H": 16, "B": 4, "k2": [1, 2, 4, 8, 16, 32, 48], "cost_T": 64, "cost_H": 32,
                 "cost_k": [4, 16, 64], "bias_cells": ("rnn_tanh", "lstm", "gru"), "seeds": 1,
@@ -50,21 +52,22 @@ def sizes(quick):
 
 
 def configs(opts):
-    s = sizes(opts.quick)
+    s = sizes(opts.quick, mode_of(opts) == "tiny")
     out = []
     for cell in s["bias_cells"]:
         for regime, gain in REGIMES.items():
             out.append({"key": f"bias-{cell}-{regime}", "part": "bias", "cell": cell, "regime": regime, "gain": gain,
                         "T": s["T"], "H": s["H"], "B": s["B"], "k2": s["k2"]})
-    for cell in ("rnn_tanh", "lstm", "gru"):
+    for cell in s.get("cost_cells", ("rnn_tanh", "lstm", "gru")):
         out.append({"key": f"cost-{cell}", "part": "cost", "cell": cell, "T": s["cost_T"], "H": s["cost_H"],
-                    "B": 16, "k": s["cost_k"]})
+                    "B": s.get("cost_B", 16), "k": s["cost_k"]})
     for task, T, cells, ks, updates in s["learn"]:
         for cell in cells:
             for k in ks:
                 for seed in range(s["seeds"]):
                     out.append({"key": f"learn-{task}-{cell}-k{k}-s{seed}", "part": "learn", "task": task,
-                                "cell": cell, "T": T, "k": k, "replica": seed, "updates": updates})
+                                "cell": cell, "T": T, "k": k, "replica": seed, "updates": updates,
+                                **s.get("learn_sizes", {})})
     return out
 
 
@@ -77,7 +80,7 @@ def flat_grad(g):
 def compute_bias(c):
     rng = config_rng(c)
     T, H, B = c["T"], c["H"], c["B"]
-    net = kernels.Network(c["cell"], H, H)
+    net = kernels.Network(c["cell"], H, H, backend=c.get("backend", "cpu"))
     params = net.init_params(seed=int(rng.integers(2**31)), recurrent="gaussian", gain=c["gain"])
     x = rng.standard_normal((T, B, H))
     dy = rng.standard_normal((T, B, H))  # a loss at every step
@@ -119,7 +122,7 @@ def streaming_update(net, params, x, dy, k):
 def compute_cost(c):
     rng = config_rng(c)
     T, H, B = c["T"], c["H"], c["B"]
-    net = kernels.Network(c["cell"], H, H)
+    net = kernels.Network(c["cell"], H, H, backend=c.get("backend", "cpu"))
     params = net.init_params(seed=1, dtype=np.float32)
     x = rng.standard_normal((T, B, H)).astype(np.float32)
     dy = rng.standard_normal((T, B, H)).astype(np.float32)
@@ -141,9 +144,11 @@ def compute_cost(c):
 
 def learn_config(c):
     task, _, form = c["task"].partition("_")
-    return TrainConfig(cell=c["cell"], task=task, form=form or None, T=c["T"], hidden=32 if task == "adding" else 64,
-                       batch=32, updates=c["updates"], optimizer="adam", lr=1e-2, k1=c["k"], k2=c["k"],
-                       seed=c["seed"] % (2**31), eval_every=25, clip="norm", threshold=5.0)
+    return TrainConfig(cell=c["cell"], task=task, form=form or None, T=c["T"],
+                       hidden=c.get("hidden", 32 if task == "adding" else 64), batch=c.get("batch", 32),
+                       eval_batch=c.get("eval_batch", 256), updates=c["updates"], optimizer="adam", lr=1e-2,
+                       k1=c["k"], k2=c["k"], seed=c["seed"] % (2**31), eval_every=25, clip="norm", threshold=5.0,
+                       backend=c.get("backend", "cpu"))
 
 
 def compute_learn(c):

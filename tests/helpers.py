@@ -1,8 +1,7 @@
 """Shared test utilities: random problems, loss-gradient pairs and comparisons."""
 
 import numpy as np
-
-import kernels
+from bpttlab import kernels
 
 LSTM_CELLS = ("lstm", "lstm_peephole", "lstm_cifg")
 # (num_layers, bidirectional) structures every cell is tested in.

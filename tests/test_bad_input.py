@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
+from bpttlab import kernels
 from helpers import random_problem
-
-import kernels
 
 
 @pytest.fixture

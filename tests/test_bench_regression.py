@@ -7,10 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from bpttlab.studies.speed.cases import make_case
+from bpttlab.studies.speed.flops import flops
 
 from bench import regression
-from bench.cases import make_case
-from bench.flops import flops
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -124,7 +124,7 @@ def test_worker_rejects_a_tree_without_kernels(tmp_path):
 
 def test_run_record_names_the_microarchitecture():
     info = regression.machine_info()
-    assert info["llvm_host_cpu"] and info["llvm_host_features"] and "model" in info
+    assert info["llvm_cpu_name"] and "+" in info["llvm_cpu_features"] and info["model"]
     json.dumps(info)
 
 

@@ -3,9 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-
-from studies import clipping
-from studies.common.sweep import with_seeds
+from bpttlab.studies import clipping
+from bpttlab.studies.framework.sweep import with_seeds
 
 
 def _config(clip, multiple, cell="gru", regime="exploding"):

@@ -13,7 +13,7 @@ on the GPU, and so do the ones marked ``gpu`` (moderate shapes), which are skipp
 - device arrays in give device arrays out; the tile matmul and the helpers against NumPy;
 - the errors without numba-cuda, without a GPU, and for bad arguments;
 - every kernel compiles to PTX for a real GPU (needs the CUDA toolkit's NVVM, not a GPU);
-- bench/cuda_vs_cudnn.py: its plan, a smoke run against torch on the CPU, its exit without a GPU.
+- studies/speed/cuda_vs_cudnn.py: its plan, a smoke run against torch on the CPU, its exit without a GPU.
 """
 
 import importlib.util
@@ -24,9 +24,8 @@ import textwrap
 
 import numpy as np
 import pytest
-
-import kernels
-from kernels import CELLS
+from bpttlab import kernels
+from bpttlab.kernels import CELLS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIMULATOR = os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
@@ -287,9 +286,8 @@ def test_float32_matches_cpu(cell):
 @needs_cuda
 @pytest.mark.parametrize("cell", ["lstm_peephole", "gru"])
 def test_device_arrays_in_device_arrays_out(cell):
+    from bpttlab.kernels.cuda._common import is_device_array
     from numba import cuda
-
-    from kernels.cuda._common import is_device_array
 
     cpu, gpu = nets(cell, I, H, 2, True)
     params, x, state, dy, dstate = problem(cpu, T, B, seed=7)
@@ -324,9 +322,8 @@ def test_device_arrays_in_device_arrays_out(cell):
 @needs_cuda
 @pytest.mark.parametrize("ta,tb", [(False, False), (True, False), (False, True), (True, True)])
 def test_gemm_against_numpy(ta, tb):
+    from bpttlab.kernels.cuda._gemm import colsum, gemm
     from numba import cuda
-
-    from kernels.cuda._gemm import colsum, gemm
 
     rng = np.random.default_rng(0)
     M, N, K = 19, 18, 11  # several tiles, ragged edges and K slabs, even with the simulator's tile
@@ -349,9 +346,8 @@ def test_gemm_against_numpy(ta, tb):
 
 @needs_cuda
 def test_helpers_against_numpy():
+    from bpttlab.kernels.cuda import _common as gc
     from numba import cuda
-
-    from kernels.cuda import _common as gc
 
     rng = np.random.default_rng(1)
     a = rng.standard_normal((3, 4, 5))
@@ -379,7 +375,7 @@ def test_no_gpu_error(monkeypatch):
     """Without a GPU and without the simulator: a RuntimeError that says how to use the simulator."""
     if not HAVE_NUMBA_CUDA:
         pytest.skip("numba-cuda is not installed (see test_missing_numba_cuda_error)")
-    from kernels.cuda import backend as gpu_network
+    from bpttlab.kernels.cuda import backend as gpu_network
 
     monkeypatch.setattr(gpu_network, "_simulator_on", lambda: False)
     monkeypatch.setattr(gpu_network, "_gpu_available", lambda: False)
@@ -389,7 +385,7 @@ def test_no_gpu_error(monkeypatch):
 
 
 def test_missing_numba_cuda_error(monkeypatch):
-    from kernels.cuda import backend as gpu_network
+    from bpttlab.kernels.cuda import backend as gpu_network
 
     monkeypatch.setattr(gpu_network, "_have_numba_cuda", lambda: False)
     with pytest.raises(ImportError, match=r"numba-cuda.*pip install 'bpttlab\[cuda\]'"):
@@ -401,7 +397,7 @@ def test_import_without_cuda_and_no_gpu_subprocess():
     code = textwrap.dedent(
         """
         import sys
-        import kernels
+        from bpttlab import kernels
         assert "numba.cuda" not in sys.modules, "import kernels loaded numba.cuda"
         net = kernels.Network("rnn_tanh", 2, 3)
         assert "numba.cuda" not in sys.modules, "a CPU network loaded numba.cuda"
@@ -512,8 +508,8 @@ def test_kernels_compile_for_a_real_gpu():
         except Exception as e:
             print("SKIP", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
             sys.exit(0)
-        import kernels
-        from kernels.cuda import _common as gpu_common, backend as gpu_network
+        from bpttlab import kernels
+        from bpttlab.kernels.cuda import _common as gpu_common, backend as gpu_network
         gpu_network._gpu_available = lambda: True
 
         def run():
@@ -550,7 +546,7 @@ def test_kernels_compile_for_a_real_gpu():
 # --------------------------------------------------------------------------------------
 
 def test_benchmark_plan(capsys):
-    from bench import cuda_vs_cudnn
+    from bpttlab.studies.speed import cuda_vs_cudnn
 
     assert cuda_vs_cudnn.main(["--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -565,7 +561,7 @@ def test_benchmark_plan(capsys):
 @needs_cuda
 def test_benchmark_smoke_run(tmp_path, capsys):
     pytest.importorskip("torch")
-    from bench import cuda_vs_cudnn
+    from bpttlab.studies.speed import cuda_vs_cudnn
 
     assert cuda_vs_cudnn.main(["--smoke", "--only", "lstm", "--repeats", "1", "--warmup", "0",
                                "--out", str(tmp_path)]) == 0
@@ -580,7 +576,7 @@ def test_benchmark_smoke_run(tmp_path, capsys):
 
 def test_benchmark_exits_clearly_without_a_gpu():
     env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "cuda_vs_cudnn.py"), "--repeats", "1"],
+    r = subprocess.run([sys.executable, "-m", "bpttlab.studies.speed.cuda_vs_cudnn", "--repeats", "1"],
                        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
     if r.returncode == 0:
         return  # a GPU machine with torch: it ran

@@ -6,9 +6,8 @@ stacked and bidirectional, on small shapes including T = B = H = 1.
 
 import numpy as np
 import pytest
+from bpttlab import kernels
 from helpers import STRUCTURES, as_tuple, loss, random_problem
-
-import kernels
 
 EPS = 1e-6
 TOL = 1e-6

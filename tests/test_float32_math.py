@@ -9,9 +9,8 @@ import math
 
 import numpy as np
 import pytest
-
-from kernels.cpu._common import exp_f32, sigmoid, tanh
-from kernels.cpu._jit import jit
+from bpttlab.kernels.cpu._common import exp_f32, sigmoid, tanh
+from bpttlab.kernels.cpu._jit import jit
 
 TINY = float(np.finfo(np.float32).tiny)
 

@@ -6,12 +6,12 @@ import math
 
 import numpy as np
 import pytest
+from bpttlab import kernels
+from bpttlab.studies import gradient_decay as gd
+from bpttlab.studies.science import fit_rate
+from bpttlab.studies.science import meanfield as mf
+from bpttlab.studies.science.jvp import CellDynamics
 from scipy.integrate import quad
-
-import kernels
-from studies import gradient_decay as gd
-from studies.common import meanfield as mf
-from studies.common.jvp import CellDynamics
 
 
 def random_cell(cell, H=5, I=3, seed=0, gain=1.3):
@@ -195,7 +195,7 @@ def test_linear_rnn_rate_is_log_spectral_radius_for_gaussian_weights():
         acc += math.log(n)
         v /= n
     np.testing.assert_allclose(log_h, exact, rtol=1e-9, atol=1e-9)
-    rate = gd.fit_rate(log_h, 1000)["rate"]
+    rate = fit_rate(log_h, 1000)["rate"]
     assert rate == pytest.approx(math.log(np.max(np.abs(np.linalg.eigvals(W)))), abs=2e-3)
     assert rate < math.log(np.linalg.norm(W, 2))  # the Pascanu rate is only a bound
 
@@ -256,7 +256,7 @@ def test_quick_study_end_to_end(tmp_path):
     exact = summary[summary.comparison.str.contains("ln rho\\(J|IRNN|Pascanu")]  # these hold even at quick sizes
     assert len(exact) == 4 and (exact.within == exact.n).all()
     prov = json.loads(first["provenance.json"])
-    assert prov["options"]["mode"] == "quick" and prov["command"][:3] == ["python", "-m", "studies.gradient_decay"]
+    assert prov["options"]["mode"] == "quick" and prov["command"][:3] == ["python", "-m", "bpttlab.studies.gradient_decay"]
     readme = first["README.md"].decode()
     for name in EXPECTED_FILES:
         if name.endswith((".png", ".csv")):

@@ -2,8 +2,7 @@
 
 import numpy as np
 import pytest
-
-import kernels
+from bpttlab import kernels
 
 
 @pytest.mark.parametrize("cell", kernels.CELLS)

@@ -12,13 +12,9 @@ import numba
 import numpy as np
 import pytest
 import reference
+from bpttlab import kernels
+from bpttlab.kernels.cpu._gemm import KC, MR
 from helpers import as_tuple, assert_close, assert_grads_close, random_problem
-
-import kernels
-import kernels._config
-import kernels.cpu._par
-import kernels.cpu.layer
-from kernels.cpu._gemm import KC, MR
 
 SHAPES = [  # (T, B, I, H)
     (5, 17, KC + 2, 70),  # K blocking in the input projection, ragged row tiles and panels
@@ -166,7 +162,7 @@ def test_hidden_unit_slices_run_one_after_the_other(unit_split, monkeypatch, cel
 def test_hidden_unit_slices_in_any_order(unit_split, monkeypatch, cell):
     """A lone thread starting from the last slice (a threading layer may run the iterations
     in any order) takes the others, wrapping around."""
-    from kernels.cpu.lstm import lstm_forward_units  # noqa: PLC0415
+    from bpttlab.kernels.cpu.lstm import lstm_forward_units  # noqa: PLC0415
 
     def last_slice_first(xp, segs, bounds, bias, peep, hs, cs, reverse, variant, training, sync):
         for s in reversed(range(len(bounds) - 1)):

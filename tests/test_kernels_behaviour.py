@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
+from bpttlab import kernels
 from helpers import LSTM_CELLS, as_tuple, assert_close, random_problem
-
-import kernels
 
 
 @pytest.mark.parametrize("cell", kernels.CELLS)

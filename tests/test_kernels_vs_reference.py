@@ -3,9 +3,8 @@
 import numpy as np
 import pytest
 import reference
+from bpttlab import kernels
 from helpers import STRUCTURES, as_tuple, assert_close, assert_grads_close, random_problem
-
-import kernels
 
 SHAPES = [  # (T, B, I, H), the degenerate sizes included
     (1, 1, 1, 1),

@@ -8,8 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-import kernels
-from kernels import _config
+from bpttlab import kernels
+from bpttlab.kernels import _config
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "kernels"
@@ -33,8 +33,9 @@ def test_import_changes_nothing_and_threads_start_on_first_call():
         import numba.np.ufunc.parallel as par
         from numba.core import config
         env, cache_dir = dict(os.environ), config.CACHE_DIR
-        import kernels
-        import kernels.cpu.layer  # the CPU kernels themselves (decorated, not compiled)
+        from bpttlab import kernels
+        import bpttlab.kernels.cpu.layer  # the CPU kernels themselves (decorated, not compiled)
+        from bpttlab import kernels
         assert dict(os.environ) == env, "import kernels changed os.environ"
         assert config.CACHE_DIR == cache_dir, "import kernels changed numba's cache directory"
         assert not par._is_initialized, "import kernels started Numba's threads"
@@ -65,7 +66,7 @@ def test_user_spincount_is_left_alone():
         import os
         import numpy as np
         import numba
-        import kernels
+        from bpttlab import kernels
         seen = []
         real = numba.get_num_threads
         numba.get_num_threads = lambda: seen.append(os.environ.get("GOMP_SPINCOUNT")) or real()
@@ -113,7 +114,7 @@ def test_relative_imports_only_and_no_cycles():
     graph = {}
     for name, path in mods.items():
         imports = _imports(name, path, mods)
-        absolute = [m for kind, m in imports if kind == "absolute" and (m == "kernels" or m.startswith("kernels."))]
+        absolute = [m for kind, m in imports if kind == "absolute" and (m == "kernels" or m.startswith("bpttlab.kernels."))]
         assert not absolute, f"{name} imports {absolute} absolutely; inside kernels/ imports must be relative"
         graph[name] = {m for kind, m in imports if kind == "relative" and m in mods and m != name}
     state = {}

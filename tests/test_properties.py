@@ -2,11 +2,10 @@
 
 import numpy as np
 import reference
+from bpttlab import kernels
 from helpers import as_tuple, assert_close, assert_grads_close, random_problem
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-import kernels
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

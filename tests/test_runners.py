@@ -8,12 +8,11 @@ import os
 
 import numpy as np
 import pytest
+from bpttlab.studies.framework.runners import DaskRunner, ProcessRunner
+from bpttlab.studies.framework.store import ResultStore
+from bpttlab.studies.framework.study import make_runner
+from bpttlab.studies.framework.sweep import SerialRunner, run_sweep
 from test_studies import TOY, same, tasks, toy_compute
-
-from studies.common.runners import DaskRunner, ProcessRunner
-from studies.common.store import ResultStore
-from studies.common.study import make_runner
-from studies.common.sweep import SerialRunner, run_sweep
 
 
 class Boom(Exception):

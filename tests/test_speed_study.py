@@ -2,8 +2,7 @@
 
 import numpy as np
 import pandas as pd
-
-from studies import speed
+from bpttlab.studies import speed
 
 
 class Opts:

@@ -8,8 +8,7 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
-
-from studies.common import (
+from bpttlab.studies.common import (
     ReportWriter,
     ResultStore,
     Study,
@@ -23,8 +22,8 @@ from studies.common import (
     save_figure,
     with_seeds,
 )
-from studies.common.report import REPO_ROOT
-from studies.common.study import code_fingerprint
+from bpttlab.studies.framework.locations import SOURCE_ROOT as REPO_ROOT
+from bpttlab.studies.framework.study import code_fingerprint
 
 # -- a toy study: module-level so that it is what a parallel runner would pickle ----------------
 
@@ -272,13 +271,13 @@ def test_report_writer_and_index_links(tmp_path):
 
 
 def test_provenance_records_code_machine_and_command():
-    p = provenance(["python", "-m", "studies.toy", "--quick"], {"quick": True})
+    p = provenance(["python", "-m", "bpttlab.studies.toy", "--quick"], {"quick": True})
     assert p["command"][-1] == "--quick" and p["options"] == {"quick": True}
     assert len(p["git"]["commit"]) == 40 and isinstance(p["git"]["dirty"], bool)
     assert p["packages"]["numba"] and p["packages"]["numpy"]
     assert p["numba"]["num_threads"] >= 1 and p["numba"]["threading_layer"]
     assert p["cpu"]["name"] and isinstance(p["gpu"], list)
-    assert p == provenance(["python", "-m", "studies.toy", "--quick"], {"quick": True})  # no clock inside
+    assert p == provenance(["python", "-m", "bpttlab.studies.toy", "--quick"], {"quick": True})  # no clock inside
 
 
 def test_study_main_writes_identical_bytes_when_rerun(tmp_path):
@@ -291,7 +290,7 @@ def test_study_main_writes_identical_bytes_when_rerun(tmp_path):
     second = {p.name: p.read_bytes() for p in (tmp_path / "out").iterdir()}
     prov1, prov2 = (json.loads(x.pop("provenance.json")) for x in (first, second))
     assert first == second
-    assert prov1["command"] == ["python", "-m", "studies.toy", *argv]
+    assert prov1["command"] == ["python", "-m", "bpttlab.studies.toy", *argv]
     assert prov1["options"]["seed"] == 0 and prov1["options"]["mode"] == "full"
     # Provenance differs only in what differed: the command and its options.
     assert prov2["command"][-1] == "--fresh" and prov2["options"]["fresh"] is True

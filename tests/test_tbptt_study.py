@@ -2,11 +2,10 @@
 
 import numpy as np
 import pytest
+from bpttlab import kernels
+from bpttlab.studies import tbptt
+from bpttlab.studies.framework.sweep import with_seeds
 from helpers import random_problem
-
-import kernels
-from studies import tbptt
-from studies.common.sweep import with_seeds
 
 
 @pytest.mark.parametrize("cell", ["rnn_tanh", "lstm", "gru_cho"])

@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
+from bpttlab import kernels
 from helpers import as_tuple, assert_close
-
-import kernels
 
 torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.torch

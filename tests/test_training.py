@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-
-from studies.training import tasks
-from studies.training.heads import head_loss
-from studies.training.optim import FlatParams, Optimizer, clip_by_norm, clip_by_value, global_norm
-from studies.training.sample import sample_text
-from studies.training.trainer import TrainConfig, train
+from bpttlab.studies.training import tasks
+from bpttlab.studies.training.heads import head_loss
+from bpttlab.studies.training.optim import FlatParams, Optimizer, clip_by_norm, clip_by_value, global_norm
+from bpttlab.studies.training.sample import sample_text
+from bpttlab.studies.training.trainer import TrainConfig, train
 
 
 @pytest.mark.parametrize("form", ["le2015", "hs97"])

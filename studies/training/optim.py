@@ -8,8 +8,7 @@ PyTorch's (torch.optim.SGD with momentum, RMSprop, Adam) so results can be compa
 import math
 
 import numpy as np
-
-from kernels.cpu._jit import jit
+from bpttlab.kernels.cpu._jit import jit
 
 
 class FlatParams:

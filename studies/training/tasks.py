@@ -6,6 +6,7 @@ and the baseline loss of the best input-blind predictor (computed, not copied fr
 """
 
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +130,7 @@ def temporal_order_spec(T):
 
 # -- character-level language model -----------------------------------------------------------
 
-CORPUS = Path(__file__).resolve().parent.parent / "data" / "gpl3.txt"
+CORPUS = resources.files("bpttlab.studies.data") / "gpl3.txt"  # package data: found in an installed copy too
 
 
 class CharCorpus:
@@ -137,7 +138,7 @@ class CharCorpus:
     lets anyone copy), split 90/10 into training and validation text."""
 
     def __init__(self, path=CORPUS):
-        text = Path(path).read_text(encoding="utf-8")
+        text = (path if hasattr(path, "read_text") else Path(path)).read_text(encoding="utf-8")
         self.chars = sorted(set(text))
         self.index = {c: i for i, c in enumerate(self.chars)}
         ids = np.array([self.index[c] for c in text], np.int64)

@@ -7,8 +7,7 @@
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-
-import kernels
+from bpttlab import kernels
 
 from .heads import head_loss
 from .optim import FlatParams, Optimizer, clip_by_norm, clip_by_value, global_norm
@@ -42,6 +41,7 @@ class TrainConfig:
     eval_every: int = 50
     eval_batch: int = 256
     stop_when_solved: bool = False
+    backend: str = "cpu"  # kernels.Network's backend
 
     def validate(self):
         kernels.get_spec(self.cell)
@@ -92,7 +92,7 @@ def build(cfg):
     cfg.validate()
     gen, spec = make_task(cfg.task, cfg.T, cfg.form)
     dtype = np.dtype(cfg.dtype)
-    net = kernels.Network(cfg.cell, spec.input_size, cfg.hidden, cfg.layers)
+    net = kernels.Network(cfg.cell, spec.input_size, cfg.hidden, cfg.layers, backend=cfg.backend)
     params = net.init_params(seed=cfg.seed, dtype=dtype, recurrent=cfg.recurrent_init, gain=cfg.gain,
                              forget_bias=cfg.forget_bias)
     rng = np.random.default_rng([cfg.seed, 1])

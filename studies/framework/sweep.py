@@ -42,7 +42,7 @@ class SerialRunner:
             yield config, fn(config)
 
 
-RUNNERS = {"serial": SerialRunner}  # studies.common.runners adds "processes" (and Dask, by address)
+RUNNERS = {"serial": SerialRunner}  # studies.framework.runners adds "processes" (and Dask, by address)
 
 
 class OnOneThread:

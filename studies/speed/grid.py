@@ -1,7 +1,10 @@
 """GRU against LSTM (and the Elman RNN) throughput across hidden size, batch and length, with
 PyTorch measured beside our kernels in the same run and the machine's SGEMM peak alongside.
 
-    python -m studies.speed [--quick]
+    python -m bpttlab.studies.speed [--quick] [--backend cuda]
+
+With ``--backend cuda`` "ours" are the CUDA kernels, and PyTorch runs on the GPU (cuDNN) when it
+has CUDA; otherwise the torch rows are left out.
 
 Timings are measurements, not reproducible to the byte: this study runs its configurations
 one at a time (never on parallel workers), and everything inside one configuration (our
@@ -22,12 +25,10 @@ except ImportError:  # the torch columns stay empty
 import numpy as np
 import pandas as pd
 
-from bench.cases import make_case
-from bench.flops import flops
-from bench.timing import PAUSE, interleaved
-
-from .common.report import figure
-from .common.study import Study
+from ..framework import Study, figure, mode_of
+from .cases import make_case
+from .flops import flops
+from .harness import PAUSE, interleaved
 
 CELLS = ("lstm", "gru", "rnn_tanh")
 MODES = ("forward", "forward_backward")
@@ -35,7 +36,10 @@ CENTER = {"T": 100, "B": 32, "H": 256}
 EXPECTED_GRU_LSTM = 0.75  # 3 gate blocks against 4: the recurrent and input products scale with G
 
 
-def sizes(quick):
+def sizes(quick, tiny=False):
+    if tiny:  # checks that it runs (the CUDA simulator): the timings mean nothing
+        return {"H": [4], "B": [1, 2], "T": [3], "center": {"T": 3, "B": 2, "H": 4}, "repeats": 1,
+                "sgemm": 64, "budget": 0.0, "pause": 0.0}
     if quick:
         return {"H": [32], "B": [1, 8], "T": [20], "center": {"T": 20, "B": 8, "H": 32}, "repeats": 2,
                 "sgemm": 256, "budget": 0.005, "pause": 0.005}
@@ -44,7 +48,7 @@ def sizes(quick):
 
 
 def configs(opts):
-    s = sizes(opts.quick)
+    s = sizes(opts.quick, mode_of(opts) == "tiny")
     shapes = {}
     for axis in ("H", "B", "T"):
         for v in s[axis]:
@@ -55,21 +59,38 @@ def configs(opts):
              "threads": os.cpu_count() or 1} for (T, B, H), axis in shapes.items()]
 
 
-def _torch_case(torch, cell, mode, T, B, I, H, seed=0):
-    mod = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn_tanh": torch.nn.RNN}[cell](I, H)
+def _torch_case(torch, cell, mode, T, B, I, H, seed=0, device="cpu"):
+    mod = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn_tanh": torch.nn.RNN}[cell](I, H).to(device)
     rng = np.random.default_rng(seed)
-    x = torch.tensor(rng.standard_normal((T, B, I)), dtype=torch.float32, requires_grad=(mode != "forward"))
-    dy = torch.tensor(rng.standard_normal((T, B, H)), dtype=torch.float32)
+    x = torch.tensor(rng.standard_normal((T, B, I)), dtype=torch.float32, requires_grad=(mode != "forward"),
+                     device=device)
+    dy = torch.tensor(rng.standard_normal((T, B, H)), dtype=torch.float32, device=device)
+    # On a GPU the call returns before the work is done; ours copies its results to the host, so
+    # wait for PyTorch's too.
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
     if mode == "forward":
         def run():
             with torch.no_grad():
-                return mod(x)
+                out = mod(x)
+            sync()
+            return out
     else:
         def run():
             mod.zero_grad(set_to_none=True)
             y, _ = mod(x)
             y.backward(dy)
+            sync()
     return run
+
+
+def _torch_device(backend):
+    """Where PyTorch runs beside our kernels: the CPU for ours on the CPU, the GPU (cuDNN) for ours
+    on CUDA; None when PyTorch is absent or has no GPU to match ours on CUDA."""
+    if torch is None:
+        return None
+    if backend == "cpu":
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else None
 
 
 def _check_openmp():
@@ -84,7 +105,7 @@ def _check_openmp():
         raise RuntimeError(
             "PyTorch shares Numba's OpenMP runtime in this process (it was imported after bpttlab's kernels "
             f"started Numba's threads: {sorted(runtimes)}), which slows PyTorch's GRU and RNN several-fold and would "
-            "make the comparison wrong. Run `python -m studies.speed` in a fresh process (or "
+            "make the comparison wrong. Run `python -m bpttlab.studies.speed` in a fresh process (or "
             "NUMBA_THREADING_LAYER=workqueue).")
 
 
@@ -93,6 +114,8 @@ def compute(c):
 
     _check_openmp()
     threads = c["threads"]
+    backend = c.get("backend", "cpu")
+    device = _torch_device(backend)
     T, B, I, H = c["T"], c["B"], c["I"], c["H"]
     # The same thread count for everyone: BLAS, Numba's pool and PyTorch's intra-op pool.
     with threadpool_limits(limits=threads):
@@ -106,9 +129,9 @@ def compute(c):
         cases = {("sgemm", "-", "numpy"): lambda: a @ a}
         for cell in CELLS:
             for mode in MODES:
-                cases[(cell, mode, "ours")] = make_case(cell, mode, T, B, I, H)
-                if torch is not None:
-                    cases[(cell, mode, "torch")] = _torch_case(torch, cell, mode, T, B, I, H)
+                cases[(cell, mode, "ours")] = make_case(cell, mode, T, B, I, H, backend=backend)
+                if device is not None:
+                    cases[(cell, mode, "torch")] = _torch_case(torch, cell, mode, T, B, I, H, device=device)
         med = interleaved(cases, c["repeats"], c["budget"], pause=c["pause"])
     peak = 2 * n**3 / med[("sgemm", "-", "numpy")] / 1e9
     rows = [k for k in cases if k[0] != "sgemm"]
@@ -137,12 +160,13 @@ def report(results, opts, w):
     w.text(f"float32, {results[0][0]['threads']} threads for our kernels' BLAS and Numba pools and for PyTorch "
            f"(`torch.set_num_threads`); medians of {results[0][0]['repeats']} interleaved rounds, each run after a "
            f"{results[0][0]['pause'] * 1e3:.0f} ms pause and one untimed call, so that one framework's spinning thread "
-           "pool does not slow the next (bench/timing.py). GFLOP/s counts the "
+           "pool does not slow the next (studies/speed/harness.py). GFLOP/s counts the "
            "recurrent product as DeepBench does (2·G·H²·B·T per pass, G = 4 LSTM, 3 GRU, 1 RNN; forward+backward as 3 "
            "passes); '% of SGEMM peak' counts the input projection too (2·G·H·I·B·T) against a NumPy SGEMM "
            f"({results[0][0]['sgemm']}³) measured in the same configuration: median {peak:.0f} GFLOP/s. Implementations: "
-           f"{', '.join(impls)}. Mode: {'quick' if opts.quick else 'full'}.")
-    center = sizes(opts.quick)["center"]
+           f"{', '.join(impls)}. Mode: {'quick' if opts.quick else 'full'}."
+           + ("" if opts.backend == "cpu" else f" Backend of ours: {opts.backend}."))
+    center = sizes(opts.quick, opts.mode == "tiny")["center"]
     for axis, label in (("H", "hidden size H"), ("B", "batch B"), ("T", "sequence length T")):
         d = df[np.logical_and.reduce([df[k] == v for k, v in center.items() if k != axis])]
         if d.empty:
@@ -159,7 +183,7 @@ def report(results, opts, w):
             ax.set_title(mode.replace("_", "+"))
         axes[0][0].legend(ncol=2)
         fig.tight_layout()
-        fixed = ", ".join(f"{k} = {v}" for k, v in sizes(opts.quick)["center"].items() if k != axis)
+        fixed = ", ".join(f"{k} = {v}" for k, v in center.items() if k != axis)
         w.figure(fig, f"gflops_vs_{axis}", f"Throughput against {label}",
                  f"GFLOP/s of every cell against {label} ({fixed}, I = H), ours (solid) and PyTorch's (dashed) in the "
                  "same run. Small per-step products run far below the machine's peak: at B = 1 each step is a "
@@ -231,8 +255,4 @@ STUDY = Study(
     compute=compute,
     report=report,
     description=__doc__,
-    code=("bench",),
 )
-
-if __name__ == "__main__":
-    raise SystemExit(STUDY.main())

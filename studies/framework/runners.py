@@ -1,6 +1,6 @@
 """Parallel sweep runners: local processes (the default for full runs) and a Dask cluster.
 
-Both implement the runner interface of :mod:`studies.common.sweep`: ``map(fn, configs)``
+Both implement the runner interface of :mod:`studies.framework.sweep`: ``map(fn, configs)``
 yields ``(config, result)`` pairs as they finish, in any order, and the sweep saves each one
 the moment it arrives. An interruption (Ctrl-C, a killed worker) therefore loses only the
 configurations in flight; pending ones are cancelled and the next run computes just those.

@@ -1,5 +1,5 @@
-"""Report writing: figures (PNG + SVG) and tables (CSV + Markdown) with byte-stable output, the
-report's Markdown, and the provenance file.
+"""Report writing: figures (PNG + SVG) and tables (CSV + Markdown) with byte-stable output and
+the report's Markdown (provenance.json's content comes from :mod:`.provenance`).
 
 Everything but ``provenance.json`` is a pure function of the results: no dates, no software
 versions, fixed SVG ids (``svg.hashsalt``), fixed float formatting, so regenerating an
@@ -8,13 +8,8 @@ unchanged study rewrites identical bytes and ``git status`` stays clean.
 
 import json
 import os
-import platform
 import re
-import shutil
-import subprocess
-import sys
 import tempfile
-from importlib import metadata
 from pathlib import Path
 
 import matplotlib
@@ -22,8 +17,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 STYLE = {
     "svg.hashsalt": "bpttlab",
@@ -148,79 +141,3 @@ def relink(markdown, prefix):
     one level deeper: a study's README.md as a section of reports/README.md."""
     markdown = re.sub(r"\]\((?![a-zA-Z][a-zA-Z0-9+.-]*:|/|#)([^)\s]+)\)", rf"]({prefix}/\1)", markdown)
     return re.sub(r"^(#+) ", r"#\1 ", markdown, flags=re.M)
-
-
-# -- provenance ------------------------------------------------------------------------------
-
-PACKAGES = ("numpy", "numba", "scipy", "pandas", "matplotlib", "tqdm", "llvmlite")
-
-
-def _git(*args):
-    try:
-        out = subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, timeout=20, check=True)
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _gpu_names():
-    exe = shutil.which("nvidia-smi")
-    if not exe:
-        return []
-    try:
-        out = subprocess.run([exe, "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True,
-                             timeout=20, check=True)
-        return [s.strip() for s in out.stdout.splitlines() if s.strip()]
-    except (OSError, subprocess.SubprocessError):
-        return []
-
-
-def _threading():
-    import numba  # noqa: PLC0415 - only provenance needs it here
-
-    threads = numba.get_num_threads()  # starts the thread pool, which is what picks the layer
-    try:
-        layer = numba.threading_layer()
-    except ValueError:  # no parallel region has run in this process, so none was chosen yet
-        layer = f"not initialised (configured: {numba.config.THREADING_LAYER})"
-    return {"threading_layer": layer, "num_threads": threads,
-            "NUMBA_NUM_THREADS": numba.config.NUMBA_NUM_THREADS}
-
-
-def provenance(command, options):
-    """Where and how a report was made. No timestamps: identical runs on one machine and
-    commit write identical provenance."""
-    # Changes to the code, not to the generated reports: regenerating one study must not mark
-    # the next one's code as modified.
-    dirty = _git("status", "--porcelain", "--", ".", ":(exclude)reports")
-    versions = {}
-    for pkg in PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    env = {k: os.environ[k] for k in sorted(os.environ)
-           if k.startswith(("NUMBA_", "OMP_", "OPENBLAS_", "MKL_")) and "TOKEN" not in k}
-    return {
-        "command": command,
-        "options": options,
-        "git": {"commit": _git("rev-parse", "HEAD"), "dirty": None if dirty is None else bool(dirty)},
-        "python": platform.python_version(),
-        "packages": versions,
-        "numba": _threading(),
-        "environment": env,
-        "cpu": {"name": _cpu_name(), "logical_cores": os.cpu_count()},
-        "gpu": _gpu_names(),
-        "platform": platform.platform(),
-        "executable": sys.executable,
-    }

@@ -1,4 +1,5 @@
-"""bpttlab's CPU kernels against PyTorch's nn.LSTM / nn.GRU / nn.RNN, float32, in one run.
+"""The speed study's race: bpttlab's CPU kernels against PyTorch's nn.LSTM / nn.GRU / nn.RNN,
+float32, in one run, at issue 7's five shapes, against its goals.
 
 For each cell (lstm, gru, rnn_tanh) and each shape (T, B, I, H) of issue 7, times a forward
 pass (inference: torch.no_grad() / ``training=False``) and a forward + backward pass (dL/dy
@@ -8,12 +9,12 @@ the same number of threads (``--threads``, default 2: ``torch.set_num_threads`` 
 measured BLAS peak. A measurement is the median of ``--repeats`` (7) runs after a warm-up;
 a run calls the function as often as fits in ``--min-run`` seconds (at least once), after a
 pause and one untimed call, so that sub-millisecond calls are not timer noise and every run
-sees the steady state. Torch and ours alternate run by run.
+sees the steady state (studies/speed/harness.py). Torch and ours alternate run by run.
 
-    python -m bench.cpu_vs_torch                 # all 15 points; writes reports/cpu_vs_torch/
-    python -m bench.cpu_vs_torch --quick         # fewer repeats, for a look
-    python -m bench.cpu_vs_torch --cells lstm --shapes 100,64,512,512
-    python -m bench.cpu_vs_torch --accuracy      # also measure the float32 tanh/sigmoid error
+    python -m bpttlab.studies.speed.cpu_vs_torch                 # all 15 points; writes reports/speed/cpu_vs_torch/
+    python -m bpttlab.studies.speed.cpu_vs_torch --quick         # fewer repeats, for a look
+    python -m bpttlab.studies.speed.cpu_vs_torch --cells lstm --shapes 100,64,512,512
+    python -m bpttlab.studies.speed.cpu_vs_torch --accuracy      # also measure the float32 tanh/sigmoid error
 
 The SGEMM peak is NumPy's (OpenBLAS) as the environment configures it; next to it the run
 measures the same product with PyTorch and with kernels/cpu/_gemm.py (the GEMM our kernels use;
@@ -66,7 +67,6 @@ else:
 import argparse  # noqa: E402
 import csv  # noqa: E402
 import platform  # noqa: E402
-import statistics  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -78,10 +78,11 @@ except ImportError:  # pragma: no cover - the torch columns stay empty
     torch = None
 
 import numba  # noqa: E402
+from bpttlab import kernels  # noqa: E402
 
-import kernels  # noqa: E402
-from bench.flops import flops  # noqa: E402
-from bench.timing import PAUSE, interleaved  # noqa: E402
+from ..framework.provenance import cpu_microarchitecture  # noqa: E402
+from .flops import flops  # noqa: E402
+from .harness import PAUSE, interleaved, single_call_median  # noqa: E402
 
 SHAPES = [(100, 1, 64, 128), (64, 32, 32, 64), (100, 32, 128, 256), (1000, 16, 64, 128), (100, 64, 512, 512)]
 CELLS = ("lstm", "gru", "rnn_tanh")
@@ -89,7 +90,7 @@ LARGEST = SHAPES[-1]
 # Issue 7's goals: our speed / PyTorch's, per cell, at the largest shape and elsewhere.
 GOALS = {"lstm": (0.95, 1.5), "gru": (1.0, 2.0), "rnn_tanh": (1.0, 2.0)}
 PEAK_GOAL = 0.80  # the largest shape's forward, as a fraction of the SGEMM peak
-OUT = Path(__file__).resolve().parent.parent / "reports" / "cpu_vs_torch"
+OUT = Path("reports") / "speed" / "cpu_vs_torch"  # under the working directory
 
 
 # -- the timed functions ------------------------------------------------------------------
@@ -147,15 +148,15 @@ def make_pair(cell, T, B, I, H, seed=0):
 
 
 def measure(fns, repeats, min_run, pause=PAUSE):
-    """{key: median seconds per call}, the functions taking turns (see bench/timing.py)."""
+    """{key: median seconds per call}, the functions taking turns (see studies/speed/harness.py)."""
     return interleaved(fns, repeats, min_run, pause)
 
 
 def sgemm_peaks(repeats, n=2048):
     """GFLOP/s of a float32 n³ product: NumPy's (the issue's "SGEMM peak"), PyTorch's, and the
     GEMM bpttlab's kernels use (kernels/cpu/_gemm.py, packed B, on the same threads)."""
-    from kernels.cpu._gemm import MR  # noqa: PLC0415
-    from kernels.cpu._par import mm_par, pack  # noqa: PLC0415
+    from bpttlab.kernels.cpu._gemm import MR  # noqa: PLC0415
+    from bpttlab.kernels.cpu._par import mm_par, pack  # noqa: PLC0415
 
     a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
     b = np.random.default_rng(1).standard_normal((n, n)).astype(np.float32)
@@ -168,15 +169,7 @@ def sgemm_peaks(repeats, n=2048):
         fns["torch"] = lambda: at @ bt
     out = {}
     for k, fn in fns.items():
-        fn()
-        ts = []
-        for _ in range(repeats):
-            time.sleep(0.05)
-            fn()
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-        out[k] = 2 * n**3 / statistics.median(ts)
+        out[k] = 2 * n**3 / single_call_median(fn, repeats, pause=0.05)
     assert MR > 0
     return out
 
@@ -187,8 +180,8 @@ def sgemm_peaks(repeats, n=2048):
 def accuracy(step=61):
     """Max error (ulp of the float32 result) of the float32 tanh/sigmoid/exp, every step-th
     float32 bit pattern with |x| < 120, against float64 libm."""
-    from kernels.cpu._common import exp_f32, sigmoid, tanh  # noqa: PLC0415
-    from kernels.cpu._jit import jit  # noqa: PLC0415
+    from bpttlab.kernels.cpu._common import exp_f32, sigmoid, tanh  # noqa: PLC0415
+    from bpttlab.kernels.cpu._jit import jit  # noqa: PLC0415
 
     @jit
     def apply(which, x, out):
@@ -260,8 +253,11 @@ def machine(threads):
     import llvmlite  # noqa: PLC0415
     import scipy  # noqa: PLC0415
 
+    arch = cpu_microarchitecture()
+    overrides = "".join(f", {k}={v}" for k, v in arch.items() if k.startswith("NUMBA_"))
     return {
         "cpu": f"{cpu}, {os.cpu_count()} logical CPUs, AVX-512: {'yes' if 'avx512f' in flags else 'no'}",
+        "cpu as LLVM names it (what Numba compiles for)": f"{arch['llvm_cpu_name']}{overrides}",
         "python": platform.python_version(),
         "versions": f"numpy {np.__version__}, scipy {scipy.__version__}, numba {numba.__version__}, "
         f"llvmlite {llvmlite.__version__}, torch {torch.__version__ if torch is not None else 'absent'}",
@@ -366,7 +362,7 @@ def write(out, rows, peaks, mach, acc, args, wall):
     lines = [
         "# CPU kernels vs PyTorch (float32)",
         "",
-        f"Generated by `python -m bench.cpu_vs_torch{' --quick' if args.quick else ''}` in {wall:.0f} s: median of "
+        f"Generated by `python -m bpttlab.studies.speed.cpu_vs_torch{' --quick' if args.quick else ''}` in {wall:.0f} s: median of "
         f"{args.repeats} runs (each at least {args.min_run * 1e3:.0f} ms of back-to-back calls, after a pause and one "
         "untimed call); torch and ours alternate run by run; forward = inference (`torch.no_grad()` / "
         "`training=False`), forward+backward = a training forward and the backward pass for dL/dy at every step "
@@ -395,7 +391,7 @@ def write(out, rows, peaks, mach, acc, args, wall):
             f"{fmt(r['ours_fwd_ms'])} / {fmt(r['ours_fb_ms'])} | {fmt(r['speedup_fwd'], '.2f')} / "
             f"{fmt(r['speedup_fb'], '.2f')} | ≥ {r['goal_speedup']} | {yn(r['pass_fwd'])} / {yn(r['pass_fb'])} | {gf} |"
         )
-    lines += ["", "FLOPs as bench/flops.py counts them (DeepBench: forward+backward = 3 forwards).", ""]
+    lines += ["", "FLOPs as studies/speed/flops.py counts them (DeepBench: forward+backward = 3 forwards).", ""]
     fastest = max(peaks.values())
     beyond = [
         f"{r['cell']} {r['T']}, {r['B']}, {r['I']}, {r['H']} {label}: {r[f'need_{short}_gflops']:.0f} GFLOP/s "

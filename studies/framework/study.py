@@ -1,17 +1,18 @@
 """The Study object every study module defines, and its command line.
 
-A study module ``studies/<name>.py`` builds one :class:`Study` and ends with
-
-    if __name__ == "__main__":
-        raise SystemExit(STUDY.main())
-
-so ``python -m studies.<name> [--quick] [options]`` and ``nox -s studies -- <name> [options]``
-run it, and ``studies.regenerate`` finds it by name.
+A study (a module ``studies/<name>.py`` or a package ``studies/<name>/``) builds one
+:class:`Study`, importable as ``studies.<name>.STUDY``, and runs ``STUDY.main()`` under
+``__main__``, so ``python -m bpttlab.studies.<name> [--quick] [options]`` and
+``nox -s studies -- <name> [options]`` run it, and ``studies.regenerate`` finds it by name.
 
 A run: parse options -> ``configs(opts)`` (JSON-able dicts with a unique ``key``; the seed is
-added here) -> :func:`~studies.common.sweep.run_sweep` computes what the result store lacks,
+added here) -> :func:`~studies.framework.sweep.run_sweep` computes what the result store lacks,
 saving one file per configuration as each finishes -> ``report(results, opts, writer)`` writes
 figures and tables from the stored results only -> README.md and provenance.json.
+
+Every study takes ``--backend cpu|cuda`` (kernels.Network's backend; configurations of the CUDA
+backend carry ``"backend": "cuda"``, so CPU configurations, their seeds and stored results are
+as they were) and ``--tiny`` (sizes small enough for the CUDA simulator; implies --quick).
 """
 
 import argparse
@@ -23,10 +24,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .report import REPO_ROOT, ReportWriter, provenance
+from .locations import SOURCE_ROOT, relative, work_dir
+from .provenance import provenance
+from .report import ReportWriter
 from .runners import DaskRunner, ProcessRunner
 from .store import ResultStore
 from .sweep import RUNNERS, run_sweep, with_seeds
+
+BACKENDS = ("cpu", "cuda")
+# The shared code every study's results depend on (directories under studies/).
+SHARED = ("common", "framework", "science")
 
 
 @dataclass
@@ -40,14 +47,18 @@ class Study:
     add_arguments: Callable | None = None  # (parser) -> None: the study's own options
     description: str = ""
     quick_seconds: float = 60.0  # the budget --quick is sized for (stated in --help)
-    # Source files or directories (relative to the repository) that compute() depends on beyond
-    # kernels/, studies/common/ and the study's own module, which are always included.
+    # Source files or directories (relative to the source root) that compute() depends on beyond
+    # kernels/, the shared studies code and the study's own module (its package, for a package),
+    # which are always included.
     code: tuple = ()
 
     def code_paths(self):
         module = sys.modules.get(getattr(self.compute, "__module__", ""), None)
         own = [Path(module.__file__)] if module is not None and getattr(module, "__file__", None) else []
-        return [REPO_ROOT / "kernels", REPO_ROOT / "studies" / "common", *own, *(REPO_ROOT / c for c in self.code)]
+        if own and module.__name__.count(".") >= 2:  # a study package: all of it
+            own = [own[0].parent]
+        return [SOURCE_ROOT / "kernels", *(SOURCE_ROOT / "studies" / p for p in SHARED), *own,
+                *(SOURCE_ROOT / c for c in self.code)]
 
     def fingerprint(self):
         """Hash of the code the results depend on, saved with every result: provenance lists the
@@ -55,10 +66,14 @@ class Study:
         return code_fingerprint(self.code_paths())
 
     def parser(self):
-        p = argparse.ArgumentParser(prog=f"python -m studies.{self.name}", description=self.description or self.title,
+        p = argparse.ArgumentParser(prog=f"python -m bpttlab.studies.{self.name}", description=self.description or self.title,
                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         p.add_argument("--quick", action="store_true",
                        help=f"small sizes for CI (under {self.quick_seconds:.0f} s); does not meet the report's tolerances")
+        p.add_argument("--tiny", action="store_true",
+                       help="the smallest sizes that still run every code path (for the CUDA simulator); implies --quick")
+        p.add_argument("--backend", choices=BACKENDS, default="cpu",
+                       help="the kernels' backend (kernels.Network(..., backend=...))")
         p.add_argument("--seed", type=int, default=0, help="base seed; each configuration derives its own from it")
         p.add_argument("--out", type=Path, default=None,
                        help=f"report directory (default: reports/{self.name}, or build/reports/{self.name}-quick "
@@ -67,8 +82,8 @@ class Study:
                        help=f"result store (default: build/studies/{self.name}/<quick|full>-seed<seed>)")
         p.add_argument("--fresh", action="store_true", help="recompute every configuration, ignoring stored results")
         p.add_argument("--same-code", action="store_true",
-                       help="reuse only results computed by the current source (kernels/, studies/common/, the "
-                            "study's module, by hash); `python -m studies.regenerate` sets it")
+                       help="reuse only results computed by the current source (kernels/, the shared studies "
+                            "code, the study's own code, by hash); `python -m bpttlab.studies.regenerate` sets it")
         p.add_argument("--runner", choices=sorted(RUNNERS), default="serial",
                        help="how configurations are executed: one after another, or in parallel on local processes")
         p.add_argument("--workers", type=int, default=None,
@@ -83,17 +98,24 @@ class Study:
 
     def parse(self, argv=None):
         opts = self.parser().parse_args(argv)
-        mode = "quick" if opts.quick else "full"
+        opts.quick = opts.quick or opts.tiny
+        mode = "tiny" if opts.tiny else "quick" if opts.quick else "full"
         opts.mode = mode
+        root = work_dir()
+        suffix = "" if opts.backend == "cpu" else f"-{opts.backend}"
         if opts.out is None:
-            opts.out = REPO_ROOT / ("build/reports" if opts.quick else "reports") / (
-                f"{self.name}-quick" if opts.quick else self.name)
+            opts.out = root / ("build/reports" if opts.quick else "reports") / (
+                f"{self.name}-{mode}{suffix}" if opts.quick else self.name + suffix)
         if opts.results is None:
-            opts.results = REPO_ROOT / "build" / "studies" / self.name / f"{mode}-seed{opts.seed}"
+            opts.results = root / "build" / "studies" / self.name / f"{mode}-seed{opts.seed}{suffix}"
         return opts
 
     def tasks(self, opts):
-        return with_seeds(self.configs(opts), opts.seed)
+        configs = self.configs(opts)
+        backend = getattr(opts, "backend", "cpu")
+        if backend != "cpu":
+            configs = [{**c, "backend": backend} for c in configs]
+        return with_seeds(configs, opts.seed)
 
     def run(self, opts, *, compute=None, runner=None, stats=None):
         """Compute (or load) every configuration's result; returns [(config, result)].
@@ -118,17 +140,21 @@ class Study:
 
     def main(self, argv=None):
         if getattr(self.compute, "__module__", None) == "__main__":
-            # Under `python -m studies.<name>` run the importable copy of the module instead: its
+            # Under `python -m bpttlab.studies.<name>` run the importable copy of the module instead: its
             # functions pickle by module name, which a parallel runner's workers can import.
-            return importlib.import_module(f"studies.{self.name}").STUDY.main(argv)
+            return importlib.import_module(f"bpttlab.studies.{self.name}").STUDY.main(argv)
         argv = sys.argv[1:] if argv is None else list(argv)
         opts = self.parse(argv)
+        if opts.backend != "cpu":
+            from bpttlab import kernels  # noqa: PLC0415 - the framework needs the kernels for this check only
+
+            kernels.Network("rnn_tanh", 1, 1, backend=opts.backend)  # says what is missing before any configuration runs
         # Provenance first: the dirty flag describes the code that computes, not the outputs
         # this run is about to write.
         options = {k: (str(v) if isinstance(v, Path) else v) for k, v in sorted(vars(opts).items())}
         for k in ("out", "results"):
-            options[k] = _relative(getattr(opts, k))
-        prov = provenance(["python", "-m", f"studies.{self.name}", *argv], options)
+            options[k] = relative(getattr(opts, k))
+        prov = provenance(["python", "-m", f"bpttlab.studies.{self.name}", *argv], options, backend=opts.backend)
         prov["code_fingerprint"] = self.fingerprint()
         t0 = time.perf_counter()
         stats = {}
@@ -141,7 +167,7 @@ class Study:
         t2 = time.perf_counter()
         print(f"{self.name} ({opts.mode}): {len(results)} configurations ({stats['computed']} computed, "
               f"{stats['loaded']} loaded) in {t1 - t0:.1f} s, "
-              f"report in {t2 - t1:.1f} s -> {_relative(opts.out)}/ ({len(files)} files)", file=sys.stderr)
+              f"report in {t2 - t1:.1f} s -> {relative(opts.out)}/ ({len(files)} files)", file=sys.stderr)
         return 0
 
 
@@ -161,14 +187,11 @@ def code_fingerprint(paths):
         p = Path(p)
         files.update(p.rglob("*.py") if p.is_dir() else [p] if p.is_file() else [])
     h = hashlib.sha256()
-    for f in sorted(files, key=lambda f: _relative(f)):
-        h.update(_relative(f).encode() + b"\0" + f.read_bytes() + b"\0")
+    for f in sorted(files, key=lambda f: relative(f, SOURCE_ROOT)):
+        h.update(relative(f, SOURCE_ROOT).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()[:16]
 
 
-def _relative(path):
-    path = Path(path).resolve()
-    try:
-        return str(path.relative_to(REPO_ROOT))
-    except ValueError:
-        return str(path)
+def mode_of(opts):
+    """The size a study runs at: "full", "quick" or "tiny" (for option objects without a mode, too)."""
+    return getattr(opts, "mode", None) or ("quick" if getattr(opts, "quick", False) else "full")

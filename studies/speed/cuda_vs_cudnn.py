@@ -1,8 +1,8 @@
-"""bpttlab's CUDA kernels against PyTorch's cuDNN RNNs, on one GPU.
+"""The speed study's GPU race: bpttlab's CUDA kernels against PyTorch's cuDNN RNNs, on one GPU.
 
-    python -m bench.cuda_vs_cudnn              # every case; writes reports/cuda_vs_cudnn/
-    python -m bench.cuda_vs_cudnn --dry-run    # print the plan (no GPU, no torch needed)
-    python -m bench.cuda_vs_cudnn --only lstm --repeats 5
+    python -m bpttlab.studies.speed.cuda_vs_cudnn              # every case; writes reports/cuda_vs_cudnn/
+    python -m bpttlab.studies.speed.cuda_vs_cudnn --dry-run    # print the plan (no GPU, no torch needed)
+    python -m bpttlab.studies.speed.cuda_vs_cudnn --only lstm --repeats 5
 
 For each case (cell, T, B, I, H; float32, one layer, unidirectional) it times
 
@@ -28,17 +28,14 @@ import csv
 import datetime
 import os
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
-if __package__ in (None, ""):  # run as a script: make the repository importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from .harness import cuda_event_ms
 
-OUT = Path(__file__).resolve().parents[1] / "reports" / "cuda_vs_cudnn"
+OUT = Path("reports") / "cuda_vs_cudnn"  # under the working directory
 TORCH_CELLS = {"lstm": "LSTM", "gru": "GRU", "rnn_tanh": "RNN"}
 
 
@@ -106,7 +103,7 @@ def require_gpu_and_torch(smoke=False):
         sys.exit("cuda_vs_cudnn: no CUDA GPU visible to PyTorch (torch.cuda.is_available() is False, "
                  f"torch {torch.__version__}); run it on a machine with an NVIDIA GPU and a CUDA build of torch")
     try:
-        from kernels.cuda.backend import require_cuda
+        from bpttlab.kernels.cuda.backend import require_cuda
 
         require_cuda()
     except (ImportError, RuntimeError) as e:
@@ -116,29 +113,6 @@ def require_gpu_and_torch(smoke=False):
     return torch, cuda
 
 
-def time_ms(fn, cuda, repeats, warmup, wall=False):
-    """Median and min over repeats of fn(), in ms, from CUDA events on the default stream
-    (wall-clock time with wall=True: the smoke run, where events may not time anything)."""
-    for _ in range(warmup):
-        fn()
-    cuda.synchronize()
-    times = []
-    for _ in range(repeats):
-        if wall:
-            t0 = time.perf_counter()
-            fn()
-            cuda.synchronize()
-            times.append((time.perf_counter() - t0) * 1e3)
-            continue
-        start, end = cuda.event(), cuda.event()
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end))
-    return statistics.median(times), min(times)
-
-
 def rel_diff(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     d = max(np.linalg.norm(a), np.linalg.norm(b))
@@ -146,7 +120,7 @@ def rel_diff(a, b):
 
 
 def run_case(case, args, torch, cuda):
-    import kernels
+    from bpttlab import kernels
 
     name, cell, T, B, I, H = case
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -171,7 +145,7 @@ def run_case(case, args, torch, cuda):
         y.backward(dy_t)
 
     for phase, fn in (("forward", torch_fwd), ("forward_backward", torch_fwd_bwd)):
-        med, best = time_ms(fn, cuda, args.repeats, args.warmup, args.smoke)
+        med, best = cuda_event_ms(fn, cuda, args.repeats, args.warmup, args.smoke)
         rows.append(dict(case=name, cell=cell, T=T, B=B, I=I, H=H, impl="cudnn", path="", phase=phase,
                          median_ms=med, min_ms=best, check=""))
     with torch.no_grad():
@@ -201,7 +175,7 @@ def run_case(case, args, torch, cuda):
             net.backward(net.forward(d_params, d_x).tape, d_dy)
 
         for phase, fn in (("forward", ours_fwd), ("forward_backward", ours_fwd_bwd)):
-            med, best = time_ms(fn, cuda, args.repeats, args.warmup, args.smoke)
+            med, best = cuda_event_ms(fn, cuda, args.repeats, args.warmup, args.smoke)
             rows.append(dict(case=name, cell=cell, T=T, B=B, I=I, H=H, impl="bpttlab", path=path, phase=phase,
                              median_ms=med, min_ms=best, check=check))
     for r in rows:

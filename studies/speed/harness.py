@@ -1,4 +1,5 @@
-"""Timing several implementations side by side in one process (PyTorch's, ours, a BLAS peak).
+"""The timing harness of the speed study and its races: several implementations side by side in
+one process (PyTorch's, ours, a BLAS peak), and CUDA-event timing on a GPU.
 
 Each framework has its own thread pool, and each pool's threads spin for a while after their
 work (OpenBLAS's for up to ~0.1 s, OpenMP's for milliseconds): timed right after another
@@ -41,3 +42,40 @@ def interleaved(fns, repeats, min_run, pause=PAUSE):
             fn()
             times[k].append(per_call(fn, calls[k]))
     return {k: statistics.median(v) for k, v in times.items()}
+
+
+def single_call_median(fn, repeats, pause=PAUSE):
+    """Median seconds of one call, each after a pause and one untimed call (for calls long
+    enough to time alone, such as a 2048³ product)."""
+    fn()
+    ts = []
+    for _ in range(repeats):
+        time.sleep(pause)
+        fn()
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def cuda_event_ms(fn, cuda, repeats, warmup, wall=False):
+    """Median and min over repeats of fn(), in ms, from CUDA events on the default stream
+    (wall-clock time with wall=True: where events may not time anything, e.g. the simulator)."""
+    for _ in range(warmup):
+        fn()
+    cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        if wall:
+            t0 = time.perf_counter()
+            fn()
+            cuda.synchronize()
+            times.append((time.perf_counter() - t0) * 1e3)
+            continue
+        start, end = cuda.event(), cuda.event()
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end))
+    return statistics.median(times), min(times)

@@ -1,8 +1,9 @@
-"""Benchmark callables: one place that turns (cell, mode, shape) into a timed function."""
+"""The timed calls of our kernels: one place that turns (cell, mode, shape, backend) into a function.
+
+``make_case`` is also what bench/ (the regression gate, the pytest-benchmark grid) times."""
 
 import numpy as np
-
-import kernels
+from bpttlab import kernels
 
 
 def make_case(cell, mode, T, B, I, H, dtype=np.float32, backend="cpu", seed=0):

@@ -6,7 +6,7 @@ training step (forward + backward) is counted as three forward passes: the backw
 two products of the forward's size (dL/dh through W_hh and dL/dW_hh).
 """
 
-from kernels import get_spec
+from bpttlab.kernels import get_spec
 
 
 def recurrent_flops(cell, T, B, H, directions=1, layers=1):

@@ -1,0 +1,1 @@
+"""Data files shipped with the studies (read with importlib.resources)."""

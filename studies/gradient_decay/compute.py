@@ -1,0 +1,120 @@
+"""One configuration's measurements: the gradient-norm curve from the kernels' backward pass, the
+Lyapunov exponents from Jacobian-vector products, and for the Elman cells the bound and statistics
+the theory is compared with."""
+
+import math
+
+import numpy as np
+from bpttlab import kernels
+
+from ..science import config_rng, fit_rate, gaussian_drive, orthogonal_blocks
+from ..science import meanfield as mf
+from ..science.jvp import CellDynamics
+from .configs import ELMAN, H0_STD, PASCANU_SLACK
+
+
+def make_params(config):
+    """The network's parameters: W_hh from kernels' initializer (gaussian N(0, g^2/H) blocks,
+    g times Haar orthogonal, or the identity); W_ih one orthonormal-row (H, H) block per gate, so
+    each unit's drive is exactly N(0, sigma_x^2); every bias 0 except an LSTM's forget-gate bias."""
+    cell, H = config["cell"], config["H"]
+    spec = kernels.get_spec(cell)
+    net = kernels.Network(cell, H, H, backend=config.get("backend", "cpu"))
+    params = net.init_params(seed=config["seed"], dtype=np.float64, recurrent=config["init"], gain=config["g"],
+                             forget_bias=config["forget_bias"])
+    for k in params:
+        if k.startswith("bias"):
+            params[k][:] = 0.0
+    if config["forget_bias"] is not None:
+        f = spec.gate_names.index("f")
+        params["bias_ih_l0"][f * H : (f + 1) * H] = config["forget_bias"]
+    params["weight_ih_l0"] = orthogonal_blocks(config_rng(config, 1), spec.gates, H, H)
+    return net, params
+
+
+def compute(config):
+    if config["kind"] == "ginibre":
+        return compute_ginibre(config)
+    return compute_curve(config)
+
+
+def compute_ginibre(config):
+    """ln(rho(W)) for W with N(0, 1/H) entries: the finite-H excess of the spectral radius over
+    its H -> infinity value 1 (times g: rho(gW) = g rho(W))."""
+    rng = config_rng(config)
+    H = config["H"]
+    logs = np.array([math.log(np.max(np.abs(np.linalg.eigvals(rng.standard_normal((H, H)) / math.sqrt(H)))))
+                     for _ in range(config["samples"])])
+    return {"log_rho": logs}
+
+
+def compute_curve(config):
+    cell, H, T = config["cell"], config["H"], config["T"]
+    spec = kernels.get_spec(cell)
+    net, params = make_params(config)
+    rng = config_rng(config, 2)
+    sigma = config["sigma_x"] if config["input"] else 0.0
+    x_burn = gaussian_drive(rng, config["burn"], H, sigma)
+    x = gaussian_drive(rng, T, H, sigma)
+    h0 = H0_STD * rng.standard_normal((1, 1, H))
+    state0 = (h0, H0_STD * rng.standard_normal((1, 1, H))) if spec.has_cell_state else h0
+    u = rng.standard_normal(H)
+    u /= np.linalg.norm(u)
+
+    start = net.forward(params, x_burn, state0, training=False).state
+    fw = net.forward(params, x, start, training=True)
+    dy = np.zeros((T, 1, H))
+    dy[T - 1, 0] = u
+    grads = net.backward(fw.tape, dy, log_norms=True)
+    log_h = grads.norms_h[0, ::-1].copy()  # index d = T-1-t: distance from the loss
+    res = {"log_h": log_h}
+    fit = fit_rate(log_h, config["fit_lo"])
+    late = fit_rate(log_h, (T + config["fit_lo"]) // 2)
+    res.update(rate=fit["rate"], rate_stderr=fit["stderr"], rate_r2=fit["r2"], fit_lo=fit["lo"], fit_hi=fit["hi"],
+               timescale=fit["timescale"], rate_late=late["rate"], vanished=bool(np.isneginf(log_h).any()))
+
+    dyn = CellDynamics(cell, params)
+    xps = dyn.project(x[:, 0, :])
+    s_start = dyn.state_vector(start)
+    exps, logs = dyn.lyapunov(xps, s_start, config["lyap_k"], seed=config["seed"], skip=config["lyap_skip"])
+    blocks = np.array_split(logs[config["lyap_skip"]:, 0], 10)
+    means = np.array([b.mean() for b in blocks])
+    res.update(lyap=exps, lyap1=float(exps[0]), lyap1_stderr=float(means.std(ddof=1) / math.sqrt(len(means))))
+
+    y = fw.y[:, 0, :]
+    res["max_abs_h"] = float(np.max(np.abs(y)))
+    if not config["input"]:
+        # The zero state is a fixed point of every cell when the drive and the biases (forget
+        # bias aside) are 0; when the trajectory sits there, J_t = J* every step and the rate is
+        # exactly ln rho(J*) in the limit of long distances.
+        J0 = dyn.jacobian(np.zeros(dyn.state_size), dyn.project(np.zeros((1, H)))[0])
+        rho = float(np.max(np.abs(np.linalg.eigvals(J0))))
+        res.update(log_rho_J0=math.log(rho) if rho > 0 else -math.inf, at_zero=bool(res["max_abs_h"] < 1e-6))
+    if cell in ELMAN:
+        W = params["weight_hh_l0"]
+        smax = float(np.linalg.norm(W, 2))
+        res.update(sigma_max=smax, log_rho_W=float(np.log(np.max(np.abs(np.linalg.eigvals(W))))))
+        # Pascanu, Mikolov & Bengio 2013: dL/dh_{t-1} = W^T diag(phi'(a_t)) dL/dh_t with |phi'| <= gamma = 1
+        # (tanh and ReLU), so every step can grow log||dL/dh|| by at most ln sigma_max(W_hh).
+        bound = math.log(smax)
+        fin = np.isfinite(log_h)
+        steps = np.diff(log_h)
+        ok = fin[1:] & fin[:-1]
+        slack = PASCANU_SLACK * (1.0 + np.abs(log_h[1:]))
+        step_excess = np.where(ok, steps - bound, -np.inf)
+        path_excess = np.where(fin, log_h - log_h[0] - bound * np.arange(T), -np.inf)
+        res.update(pascanu_rate=bound, pascanu_max_step_excess=float(step_excess.max()),
+                   pascanu_max_path_excess=float(path_excess[1:].max()),
+                   pascanu_violations=int(np.sum(step_excess > slack) + np.sum(path_excess[1:] > slack * np.arange(1, T))))
+        # Pre-activation statistics for the mean-field comparison (every 5th step is plenty).
+        idx = np.arange(0, T, 5)
+        h_prev = np.concatenate([np.ravel(start)[None], y[:-1]])[idx]
+        a = h_prev @ W.T + x[idx, 0, :] @ params["weight_ih_l0"].T
+        res["q_meas"] = float(np.mean(a * a))
+        if cell == "rnn_tanh":
+            dphi2 = mf.sech2(a) ** 2
+        else:
+            dphi2 = (a > 0).astype(np.float64)
+        res["chi_meas"] = float(config["g"] ** 2 * np.mean(dphi2))
+        res["frac_active"] = float(np.mean(a > 0))
+    return res

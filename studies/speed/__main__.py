@@ -1,0 +1,5 @@
+import sys
+
+from .grid import STUDY
+
+sys.exit(STUDY.main())
