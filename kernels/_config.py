@@ -36,6 +36,11 @@ JIT_OPTIONS = {
 }
 MATH_JIT_OPTIONS = {"fastmath": MATH_FASTMATH, "error_model": "numpy", "nogil": True}
 
+# The studies' float64 analysis (studies/science/cell_equations.py: Jacobian-vector products,
+# Lyapunov sums) is compiled without fast-math: its long reductions are compared at the 1e-3
+# level and must not depend on how LLVM chose to reassociate them.
+ANALYSIS_JIT_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
+
 _PACKAGE = Path(__file__).resolve().parent
 
 

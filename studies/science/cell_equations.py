@@ -12,12 +12,10 @@ import math
 
 import numpy as np
 from bpttlab import kernels
+from bpttlab.kernels._config import ANALYSIS_JIT_OPTIONS  # every Numba option lives there
 from numba import njit
 
-# Same compilation policy as the kernels, without fastmath: the Lyapunov sums are long
-# reductions whose results the studies compare at the 1e-3 level, and they must not depend
-# on how LLVM chose to reassociate them.
-jit = njit(cache=True, nogil=True, error_model="numpy")
+jit = njit(**ANALYSIS_JIT_OPTIONS)
 
 FAMILY_CODES = {"rnn": 0, "lstm": 1, "gru": 2}
 # The variant codes of kernels.CellSpec, read through the public API.
