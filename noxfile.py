@@ -61,7 +61,7 @@ def bench(session):
     (bench/reference.json), both measured in this run on this machine; skipped when the kernel
     sources equal the reference's.
 
-    `nox -s bench -- --force --repeat 5` measures the noise of unchanged code;
+    `nox -s bench -- --reference HEAD --force --repeat 5` measures the noise of unchanged code;
     `nox -s bench -- --move-reference` accepts an intended speed change (then commit the file).
     """
     install(session, "test")

@@ -12,7 +12,7 @@ over rounds of the per-round ratio working tree / reference. A case fails when t
 exceeds THRESHOLD.
 
     python -m bench.regression                          # A/B against bench/reference.json
-    python -m bench.regression --force --repeat 5       # unchanged code against itself: the noise
+    python -m bench.regression --reference HEAD --force --repeat 5   # unchanged code: the noise
     NUMBA_CPU_NAME=haswell python -m bench.regression   # both sides compiled for another target
     python -m bench.regression --move-reference         # accept a speed change: HEAD is the reference
 
