@@ -175,7 +175,6 @@ class Side:
         cmd = [sys.executable, os.fspath(WORKER), "--root", os.fspath(root), "--shape", ",".join(map(str, shape)),
                "--cells", ",".join(cells), "--modes", ",".join(modes), "--slow", ",".join(slow)]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1)
-        self.ready = None
 
     def _read(self):
         line = self.proc.stdout.readline()
@@ -185,8 +184,7 @@ class Side:
         return json.loads(line)
 
     def wait_ready(self):
-        self.ready = self._read()
-        return self.ready
+        return self._read()
 
     def time(self, case, calls, batches):
         self.proc.stdin.write(json.dumps({"time": case, "calls": calls, "batches": batches}) + "\n")
