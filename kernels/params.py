@@ -17,7 +17,7 @@ def param_key(kind, layer, direction):
 def expected_shapes(cell, input_size, hidden_size, num_layers, bidirectional):
     """{key: shape} of every parameter the network owns, in a fixed order."""
     spec = get_spec(cell)
-    D = 2 if bidirectional else 1
+    D = 2 if check_flag("bidirectional", bidirectional) else 1
     G, H = spec.gates, hidden_size
     shapes = {}
     for layer in range(num_layers):

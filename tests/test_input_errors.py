@@ -77,6 +77,8 @@ def test_bidirectional_flag_must_be_a_bool(value):
         kernels.Network("gru", 3, 4, bidirectional=value)
     with pytest.raises(TypeError, match=r"bidirectional: got .*, expected True or False"):
         kernels.init_params("gru", 3, 4, bidirectional=value)
+    with pytest.raises(TypeError, match=r"bidirectional: got .*, expected True or False"):
+        kernels.expected_shapes("gru", 3, 4, 1, value)
 
 
 def test_the_message_says_what_it_got():
