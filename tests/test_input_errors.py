@@ -183,6 +183,22 @@ def test_host_available_reads_the_machine():
         assert isinstance(free, int) and free > 0
 
 
+@pytest.mark.parametrize(
+    "files,want",
+    [
+        ({"memory.max": "1000000\n", "memory.current": "600000\n", "memory.stat": "anon 1\ninactive_file 100000\n"},
+         500000),
+        ({"memory.max": "max\n", "memory.current": "600000\n"}, None),
+        ({"memory/memory.limit_in_bytes": "9223372036854771712\n", "memory/memory.usage_in_bytes": "5\n"}, None),
+        ({"memory/memory.limit_in_bytes": "1000\n", "memory/memory.usage_in_bytes": "1500\n"}, 0),
+        ({}, None),
+    ],
+)
+def test_container_limit(monkeypatch, files, want):
+    monkeypatch.setattr(_memory, "_read", lambda path: files.get(path.removeprefix("/sys/fs/cgroup/")))
+    assert _memory._cgroup_headroom() == want
+
+
 def test_forward_is_refused_before_allocating(tiny_budget):
     net, params, _, _ = small("lstm", H=64, L=2, bidirectional=True)
     x = np.zeros((500, 16, 3))
