@@ -10,12 +10,15 @@ exceeds what is available: the host's MemAvailable (capped by a cgroup limit) fo
 backend, the GPU's free memory for the CUDA backend (host memory under the simulator, whose
 "device" arrays are NumPy arrays).
 
-The estimates are upper bounds of what is alive at the peak, not exact counts: they include
-buffers a backend may skip (the CPU's inference input projection of one step instead of T) and
-ignore the small ones (per-chunk partial sums, placeholders).
+The estimates are upper bounds of what is alive at the peak, not exact counts (measured: 1.0-1.2x
+the peak tracemalloc sees, tests/test_input_errors.py): where a backend decides at run time
+between two buffer sizes they count the larger (the CPU's inference input projection, of one
+step or of all T), and they ignore the small buffers (per-chunk partial sums, placeholders).
 """
 
 import os
+
+from .cells import GRU_RESET_AFTER, GRU_RESET_BEFORE
 
 GIB = 2**30
 
@@ -144,7 +147,7 @@ def backward_bytes(spec, backend, T, B, I, H, L, D, itemsize, renorm):
     params = param_elements(spec, I, H, L, D)
     grads = params + T * B * I + L * D * B * H * (2 if has_c else 1)
     ws = T * B * GH  # dg
-    if spec.family == "gru" and spec.variant == 0:
+    if spec.family == "gru" and spec.variant == GRU_RESET_AFTER:
         ws += T * B * (GH if cuda else H)  # the reset-after GRU's second gate gradient
     ws *= L * D
     work = ws * itemsize
@@ -158,7 +161,7 @@ def backward_bytes(spec, backend, T, B, I, H, L, D, itemsize, renorm):
     if not cuda:
         extra += params  # the weights packed for the backward's products, kept with the tape
         # A window's inputs packed for the weight gradients (r * h_{t-1} too for the reset-before GRU).
-        extra += T * B * (max(I, D * H) + H * (2 if spec.family == "gru" and spec.variant == 1 else 1))
+        extra += T * B * (max(I, D * H) + H * (2 if spec.family == "gru" and spec.variant == GRU_RESET_BEFORE else 1))
     return {"gradients": grads * itemsize, "workspace": work + extra * itemsize}
 
 
