@@ -10,6 +10,7 @@
 Importing this package never needs a GPU; ``backend="cuda"`` loads the CUDA kernels.
 """
 
+from ._memory import MemoryBudgetError
 from .cells import CELLS, CellSpec, get_spec
 from .network import BACKENDS, Network
 from .params import RECURRENT_INITS, expected_shapes, init_params, param_key
@@ -21,6 +22,7 @@ __all__ = [
     "CellSpec",
     "Forward",
     "Gradients",
+    "MemoryBudgetError",
     "Network",
     "RECURRENT_INITS",
     "Tape",

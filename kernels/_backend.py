@@ -58,6 +58,9 @@ class Backend(Protocol):
     device: bool  # whether its arrays live on a device (then results go back to the caller's kind)
     persistent: object  # CUDA only: the persistent-kernel policy
 
+    def available_memory(self):
+        """(bytes the backend's arrays can still take, or None if unknown; what that measures)."""
+
     # -- arrays ------------------------------------------------------------------------------
     def move_in(self, a):
         """(a as the backend's array, whether the caller's array was on a device)."""

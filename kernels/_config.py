@@ -165,6 +165,13 @@ def cuda_persistent():
     return "auto"
 
 
+def memory_check_enabled():
+    """BPTTLAB_MEMORY_CHECK=0 turns off the refusal of calls that need more memory than is
+    available (kernels/_memory.py), for a machine whose swap or reclaimable caches make its
+    MemAvailable an underestimate. Read at every call, like the other switches."""
+    return os.environ.get("BPTTLAB_MEMORY_CHECK", "1").strip() != "0"
+
+
 def cuda_simulator_requested():
     """Whether Numba's CUDA simulator is asked for, when numba.cuda's own config cannot say."""
     return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")

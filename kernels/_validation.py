@@ -108,6 +108,48 @@ def check_positive_int(name, v, *, at_least=1, hint=""):
     return int(v)
 
 
+def check_flag(name, v):
+    """A boolean switch: only True or False (or numpy.bool_), since any object has a truth value
+    and a string such as "False" would silently count as True."""
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name}: got {v!r} (a {type(v).__name__}), expected True or False")
+    return bool(v)
+
+
+def check_real(name, v, *, optional=False):
+    """A finite real number (not a bool: True as a gain is a mistake, not 1.0)."""
+    if v is None and optional:
+        return None
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        what = "None or a finite real number" if optional else "a finite real number"
+        raise TypeError(f"{name}: got {v!r} (a {type(v).__name__}), expected {what}")
+    if not np.isfinite(v):
+        raise ValueError(f"{name}: got {v!r}, expected a finite real number")
+    return float(v)
+
+
+def check_seed(name, v):
+    """A seed for np.random.default_rng: an integer >= 0 (a bool is refused as a likely mistake)."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"{name}: got {v!r} (a {type(v).__name__}), expected an integer >= 0")
+    if v < 0:
+        raise ValueError(f"{name}: got {v!r}, expected an integer >= 0")
+    return int(v)
+
+
+def check_float_dtype(name, v):
+    """float32 or float64, given as a dtype, a type or a name; never NumPy's own message."""
+    try:
+        if v is None:  # np.dtype(None) is float64: a forgotten argument would pass unnoticed
+            raise TypeError
+        dtype = np.dtype(v)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: got {v!r}, expected float32 or float64 (a NumPy dtype or its name)") from None
+    if dtype not in FLOAT_DTYPES:
+        raise ValueError(f"{name}: got {dtype}, expected float32 or float64")
+    return dtype
+
+
 def check_truncation(k1, k2, T):
     """TBPTT window parameters; None, None means full BPTT."""
     if k1 is None and k2 is None:

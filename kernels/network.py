@@ -6,9 +6,10 @@ work in the backends (cpu/backend.py, cuda/backend.py).
 
 import numpy as np
 
-from . import _driver
+from . import _driver, _memory
 from ._validation import (
     as_float_array,
+    check_flag,
     check_params,
     check_positive_int,
     check_state,
@@ -45,6 +46,10 @@ class Network:
     (params, x, state) as the kind of dy. Any object exporting ``__cuda_array_interface__``
     (CuPy, PyTorch CUDA tensors) is accepted as input; parameters and states may be either
     kind. The per-step norms are always small NumPy arrays; the tape stays on the device.
+
+    Flags (bidirectional, training, log_norms) take only True or False. forward, backward and
+    tbptt raise MemoryBudgetError (a MemoryError), before allocating anything, when the call
+    would need more memory than the backend has available (kernels/_memory.py).
     """
 
     def __init__(self, cell, input_size, hidden_size, num_layers=1, bidirectional=False, backend="cpu"):
@@ -53,9 +58,7 @@ class Network:
         self.input_size = check_positive_int("input_size", input_size)
         self.hidden_size = check_positive_int("hidden_size", hidden_size)
         self.num_layers = check_positive_int("num_layers", num_layers)
-        if not isinstance(bidirectional, (bool, np.bool_)):
-            raise TypeError(f"bidirectional: got {bidirectional!r}, expected True or False")
-        self.bidirectional = bool(bidirectional)
+        self.bidirectional = check_flag("bidirectional", bidirectional)
         self.directions = 2 if bidirectional else 1
         if backend not in BACKENDS:
             raise ValueError(f"backend: got {backend!r}, expected one of {', '.join(BACKENDS)}")
@@ -95,6 +98,64 @@ class Network:
     def check_dy(self, dy, T, B, dtype):
         return as_float_array("dy", dy, shape=(T, B, self.directions * self.hidden_size), dtype=dtype)
 
+    # -- the memory budget (kernels/_memory.py) ---------------------------------------------
+
+    def _sizes(self, T, B, dtype):
+        return (self.spec, self.backend, T, B, self.input_size, self.hidden_size, self.num_layers, self.directions,
+                dtype.itemsize)
+
+    def _describe(self, dtype):
+        return (f"({dtype}; {self.cell}, hidden_size={self.hidden_size}, num_layers={self.num_layers}"
+                f"{', bidirectional' if self.bidirectional else ''})")
+
+    def _require_memory(self, call, T, B, dtype, training, backward=None):
+        """Refuse a forward (and the backward after it, in tbptt) that cannot fit, before allocating.
+
+        backward: None for a forward alone, else the renorm flag of the backward that follows.
+        """
+
+        def parts(T=T, B=B, dtype=dtype, training=training):
+            sizes = self._sizes(T, B, dtype)
+            p = _memory.forward_bytes(*sizes, training)
+            if backward is not None:
+                p.update({f"backward {k}": v for k, v in _memory.backward_bytes(*sizes, backward).items()})
+            return p
+
+        def hints():
+            def about(**changes):
+                return f"about {_memory.fmt(sum(parts(**changes).values()))}"
+
+            half_t, half_b = max(1, T // 2), max(1, B // 2)
+            tips = []
+            if training and backward is None:
+                tips.append(f"training=False keeps no tape ({about(training=False)})")
+            if dtype.itemsize == 8:
+                tips.append(f"float32 halves every buffer ({about(dtype=np.dtype(np.float32))})")
+            tips.append(f"fewer steps or a smaller batch ({about(T=half_t)} at T={half_t}, {about(B=half_b)} at "
+                        f"B={half_b})")
+            if training:
+                tips.append("truncation: stream TBPTT(k, k), a forward and a backward of k steps at a time passing "
+                            "fw.state on, so that only a k-step tape is alive")
+            return tips
+
+        def what():
+            return f"{call}: x of shape ({T}, {B}, {self.input_size}) {self._describe(dtype)}"
+
+        _memory.require(what, parts(), self._impl.available_memory, hints)
+
+    def _require_backward_memory(self, T, B, dtype, renorm):
+        def hints():
+            tips = ["fewer steps or a smaller batch shrink it in proportion",
+                    "truncation: stream TBPTT(k, k), a forward and a backward of k steps at a time passing fw.state "
+                    "on, so that only a k-step tape is alive"]
+            return (["float32 halves every buffer"] if dtype.itemsize == 8 else []) + tips
+
+        def what():
+            return f"backward: dy of shape ({T}, {B}, {self.directions * self.hidden_size}) {self._describe(dtype)}"
+
+        _memory.require(what, _memory.backward_bytes(*self._sizes(T, B, dtype), renorm), self._impl.available_memory,
+                        hints)
+
     # -- forward ---------------------------------------------------------------------------
 
     def forward(self, params, x, state=None, training=True):
@@ -104,10 +165,15 @@ class Network:
         LSTM cells) and, when ``training``, the tape for :meth:`backward` (None otherwise).
         NaN or Inf in x or the parameters propagate to the outputs.
         """
+        return self._forward(params, x, state, training)
+
+    def _forward(self, params, x, state, training, call="forward", backward=None):
+        training = check_flag("training", training)
         x = check_x(x, self.input_size)
         dtype = dtype_of(x)
         P = self.check_params(params, dtype)
         h0, c0 = check_state("state", state, self.spec.has_cell_state, self._state_shape(x.shape[1]), dtype)
+        self._require_memory(call, x.shape[0], x.shape[1], dtype, training, backward)
         return _driver.forward(self, self._impl, P, x, h0, c0, training)
 
     # -- backward --------------------------------------------------------------------------
@@ -119,7 +185,7 @@ class Network:
         error is renormalized at every step and only log‖dL/dh_t‖ (and log‖dL/dc_t‖) are
         returned, finite however far the norms decay or grow (one layer only).
         """
-        return self._backprop(tape, dy, dstate, None, None, log_norms)
+        return self._backprop(tape, dy, dstate, None, None, check_flag("log_norms", log_norms))
 
     def backward_truncated(self, tape, dy, k1, k2, dstate=None):
         """TBPTT(k1, k2) on a forward pass's tape: every k1 steps, backpropagate k2 steps.
@@ -129,8 +195,13 @@ class Network:
         return self._backprop(tape, dy, dstate, k1, k2, False)
 
     def tbptt(self, params, x, dy, k1, k2, state=None, dstate=None):
-        """Forward (training mode) then TBPTT(k1, k2); returns (Forward, Gradients)."""
-        fw = self.forward(params, x, state, training=True)
+        """Forward (training mode) then TBPTT(k1, k2); returns (Forward, Gradients).
+
+        The memory of both passes is checked before the forward starts.
+        """
+        x = check_x(x, self.input_size)
+        check_truncation(k1, k2, x.shape[0])  # a bad k fails before the forward, not after it
+        fw = self._forward(params, x, state, True, call="tbptt", backward=False)
         return fw, self.backward_truncated(fw.tape, dy, k1, k2, dstate)
 
     def _check_tape(self, tape):
@@ -151,4 +222,5 @@ class Network:
             raise ValueError(f"log_norms: supported for one layer, got a network of num_layers={L}")
         dy = self.check_dy(dy, T, B, tape.dtype)
         dh_T, dc_T = check_state("dstate", dstate, self.spec.has_cell_state, self._state_shape(B), tape.dtype)
+        self._require_backward_memory(T, B, tape.dtype, renorm)
         return _driver.backprop(self, self._impl, tape, dy, dh_T, dc_T, k1, k2, renorm)

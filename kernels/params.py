@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from . import _memory
+from ._validation import check_flag, check_float_dtype, check_real, check_seed
 from .cells import get_spec
 
 KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
@@ -15,7 +17,7 @@ def param_key(kind, layer, direction):
 def expected_shapes(cell, input_size, hidden_size, num_layers, bidirectional):
     """{key: shape} of every parameter the network owns, in a fixed order."""
     spec = get_spec(cell)
-    D = 2 if bidirectional else 1
+    D = 2 if check_flag("bidirectional", bidirectional) else 1
     G, H = spec.gates, hidden_size
     shapes = {}
     for layer in range(num_layers):
@@ -72,23 +74,42 @@ def init_params(cell, input_size, hidden_size, num_layers=1, bidirectional=False
       "orthogonal"  gain times a Haar-random orthogonal matrix.
       "identity"    gain times I, zero biases and W_ih ~ N(0, 0.001**2) (Le et al. 2015's IRNN).
     forget_bias: LSTM cells only; the forget gate's total bias (bias_ih gets it, bias_hh 0).
+    seed: an integer >= 0. Raises kernels.MemoryBudgetError, before drawing anything, when the
+    parameters would not fit in the memory available.
     """
     spec = get_spec(cell)
     for name, v in (("input_size", input_size), ("hidden_size", hidden_size), ("num_layers", num_layers)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
             raise ValueError(f"{name}: got {v!r}, expected a positive integer")
-    if recurrent not in RECURRENT_INITS:
+    bidirectional = check_flag("bidirectional", bidirectional)
+    if not isinstance(recurrent, str) or recurrent not in RECURRENT_INITS:
         raise ValueError(f"recurrent: got {recurrent!r}, expected one of {', '.join(RECURRENT_INITS)}")
-    dtype = np.dtype(dtype)
-    if dtype not in (np.float32, np.float64):
-        raise ValueError(f"dtype: got {dtype}, expected float32 or float64")
+    dtype = check_float_dtype("dtype", dtype)
+    seed = check_seed("seed", seed)
+    gain = check_real("gain", gain)
+    forget_bias = check_real("forget_bias", forget_bias, optional=True)
     if forget_bias is not None and spec.family != "lstm":
         raise ValueError(f"forget_bias: given for cell {cell!r}, which has no forget gate (LSTM cells only)")
+    shapes = expected_shapes(cell, input_size, hidden_size, num_layers, bidirectional)
+
+    def what():
+        largest = max(shapes.items(), key=lambda kv: np.prod(kv[1], dtype=object))
+        return (f"init_params: hidden_size={hidden_size}, input_size={input_size}, num_layers={num_layers}"
+                f"{', bidirectional' if bidirectional else ''} ({dtype}; {cell}: {len(shapes)} arrays, the largest "
+                f"{largest[0]} of shape {largest[1]})")
+
+    _memory.require(
+        what,
+        _memory.init_bytes(shapes, dtype.itemsize, recurrent),
+        lambda: (_memory.host_available(), "host memory"),
+        lambda: ["a smaller hidden_size (W_hh grows as its square) or fewer layers"]
+        + (["float32 halves the parameters"] if dtype.itemsize == 8 else []),
+    )
     rng = np.random.default_rng(seed)
     H = hidden_size
     bound = 1.0 / np.sqrt(H)
     params = {}
-    for key, shape in expected_shapes(cell, input_size, hidden_size, num_layers, bidirectional).items():
+    for key, shape in shapes.items():
         if key.startswith("weight_hh") and recurrent != "uniform":
             blocks = []
             for _ in range(spec.gates):

@@ -6,7 +6,7 @@ layer 0's dL/dx straight into dx (TBPTT windows may overlap when k2 > k1).
 
 import numpy as np
 
-from .. import _config
+from .. import _config, _memory
 from . import layer
 
 
@@ -17,6 +17,9 @@ class CpuBackend:
 
     def __init__(self):
         self._no_norms = {}
+
+    def available_memory(self):
+        return _memory.host_available(), "host memory"
 
     # -- arrays ----------------------------------------------------------------------------
 

@@ -354,6 +354,13 @@ def as_device_view(a):
     return cuda.as_cuda_array(a)
 
 
+def free_device_memory():
+    """Free bytes on the current GPU; None where "device" arrays are host arrays."""
+    if _DRY["on"] or SIMULATOR:
+        return None
+    return cuda.current_context().get_memory_info()[0]
+
+
 def empty(shape, dtype):
     if _DRY["on"]:
         return np.empty(shape, dtype)

@@ -9,7 +9,7 @@ import importlib.util
 
 import numpy as np
 
-from .. import _config
+from .. import _config, _memory
 
 INSTALL_HINT = "install numba-cuda: pip install numba-cuda (or pip install 'bpttlab[cuda]')"
 SIM_HINT = (
@@ -73,6 +73,12 @@ class CudaBackend:
         if dtype not in self._placeholders or self._gc.compile_only():
             self._placeholders[dtype] = self._layer.placeholders(dtype)
         return self._placeholders[dtype]
+
+    def available_memory(self):
+        free = self._gc.free_device_memory()
+        if free is None:  # the simulator and ptx_check keep their "device" arrays in host memory
+            return _memory.host_available(), "host memory (the CUDA simulator's device)"
+        return free, "free GPU memory"
 
     # -- arrays ----------------------------------------------------------------------------
 

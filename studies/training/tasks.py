@@ -6,6 +6,7 @@ and the baseline loss of the best input-blind predictor (computed, not copied fr
 """
 
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -31,6 +32,9 @@ class TaskSpec:
 
 # -- the adding problem --------------------------------------------------------------------
 
+ADDING_FORMS = ("le2015", "hs97")
+
+
 def adding(T, B, rng, form="le2015"):
     """The adding problem: two marked numbers in a sequence of T; the target is their sum.
 
@@ -42,20 +46,20 @@ def adding(T, B, rng, form="le2015"):
     """
     if T < 4:
         raise ValueError(f"T: got {T}, expected at least 4 for the adding problem")
+    if form not in ADDING_FORMS:
+        raise ValueError(f"form: got {form!r}, expected 'le2015' or 'hs97'")
     x = np.zeros((T, B, 2))
     rows = np.arange(B)
     if form == "le2015":
         x[:, :, 0] = rng.uniform(0, 1, (T, B))
         i = rng.integers(0, T // 2, B)
         j = rng.integers(T // 2, T, B)
-    elif form == "hs97":
+    else:
         x[:, :, 0] = rng.uniform(-1, 1, (T, B))
         i = rng.integers(0, min(10, T // 2 - 1), B)
         # The second marker: in the first T/2 - 1 steps and not on the first one.
         j = rng.integers(0, T // 2 - 1, B)
         j = np.where(j == i, (j + 1) % (T // 2 - 1), j)
-    else:
-        raise ValueError(f"form: got {form!r}, expected 'le2015' or 'hs97'")
     x[i, rows, 1] = 1.0
     x[j, rows, 1] = 1.0
     s = x[i, rows, 0] + x[j, rows, 0]
@@ -158,6 +162,9 @@ class CharCorpus:
     def batch(self, T, B, rng, split="train"):
         """B random windows of T + 1 characters: inputs one-hot of the first T, targets the next."""
         ids = self.train if split == "train" else self.valid
+        if T > len(ids) - 2:
+            raise ValueError(f"T: got {T}, expected at most {len(ids) - 2}: the {split} text has {len(ids)} characters "
+                             f"and a window needs T + 1 of them, from more than one starting point")
         starts = rng.integers(0, len(ids) - T - 1, B)
         win = ids[starts[None, :] + np.arange(T + 1)[:, None]]  # (T + 1, B)
         return Batch(np.eye(self.vocab)[win[:-1]], win[1:], slice(0, T))
@@ -169,16 +176,43 @@ class CharCorpus:
         return TaskSpec("char_lm", self.vocab, self.vocab, "ce", T, float(-(p * np.log(p)).sum()))
 
 
+TASKS = ("adding", "copy", "temporal_order", "char_lm")
+
+
+@cache
+def _training_text_length():
+    return len(CharCorpus().train)
+
+MIN_T = {"adding": 4, "copy": 1, "temporal_order": 10, "char_lm": 1}
+
+
+def check_task_length(name, T):
+    """T within what the task can make: its own minimum, and for the language model the
+    length of the training text (a clear error here instead of NumPy's ``high <= 0``)."""
+    if not isinstance(T, (int, np.integer)) or isinstance(T, bool):
+        raise TypeError(f"T: got {T!r} (a {type(T).__name__}), expected a positive integer")
+    if name in MIN_T and T < MIN_T[name]:
+        raise ValueError(f"T: got {T}, expected at least {MIN_T[name]} for the {name} task")
+    if name == "char_lm":
+        n = _training_text_length()
+        if T > n - 2:
+            raise ValueError(f"T: got {T}, expected at most {n - 2} for the char_lm task: its training text "
+                             f"({CORPUS.name}) has {n} characters and a window needs T + 1")
+
+
 def make_task(name, T, form=None):
     """(generator(B, rng) -> Batch, TaskSpec) for a task by name."""
+    if name not in TASKS:
+        raise ValueError(f"task: got {name!r}, expected one of {', '.join(TASKS)}")
+    check_task_length(name, T)
     if name == "adding":
         form = form or "le2015"
+        if form not in ADDING_FORMS:
+            raise ValueError(f"form: got {form!r}, expected 'le2015' or 'hs97'")
         return (lambda B, rng: adding(T, B, rng, form)), adding_spec(T, form)
     if name == "copy":
         return (lambda B, rng: copy_memory(T, B, rng)), copy_memory_spec(T)
     if name == "temporal_order":
         return (lambda B, rng: temporal_order(T, B, rng)), temporal_order_spec(T)
-    if name == "char_lm":
-        corpus = CharCorpus()
-        return (lambda B, rng: corpus.batch(T, B, rng)), corpus.spec(T)
-    raise ValueError(f"task: got {name!r}, expected one of adding, copy, temporal_order, char_lm")
+    corpus = CharCorpus()
+    return (lambda B, rng: corpus.batch(T, B, rng)), corpus.spec(T)

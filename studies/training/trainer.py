@@ -10,10 +10,25 @@ import numpy as np
 from bpttlab import kernels
 
 from .heads import head_loss
-from .optim import FlatParams, Optimizer, clip_by_norm, clip_by_value, global_norm
-from .tasks import make_task
+from .optim import OPTIMIZERS, FlatParams, Optimizer, clip_by_norm, clip_by_value, global_norm
+from .tasks import ADDING_FORMS, TASKS, check_task_length, make_task
 
 CLIPS = (None, "norm", "value")
+INTS = ("T", "hidden", "layers", "batch", "updates", "eval_every", "eval_batch")
+REALS = ("lr", "momentum", "threshold", "gain")
+
+
+def _is_int(v):
+    return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+
+def _is_real(v):
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def _one_of(name, v, choices):
+    if v not in choices:  # None is among the choices where it is allowed
+        raise ValueError(f"{name}: got {v!r}, expected one of {', '.join(map(repr, choices))}")
 
 
 @dataclass(frozen=True)
@@ -44,16 +59,71 @@ class TrainConfig:
     backend: str = "cpu"  # kernels.Network's backend
 
     def validate(self):
+        """Every field checked before anything is built: a bad one raises TypeError (wrong type)
+        or ValueError (out of range) naming the field, what it got and what was expected."""
         kernels.get_spec(self.cell)
+        _one_of("task", self.task, TASKS)
+        for name in INTS:
+            v = getattr(self, name)
+            if not _is_int(v):
+                raise TypeError(f"{name}: got {v!r} (a {type(v).__name__}), expected a positive integer")
+            if v < 1:
+                raise ValueError(f"{name}: got {v!r}, expected a positive integer")
+        for name in REALS:
+            v = getattr(self, name)
+            if not _is_real(v):
+                raise TypeError(f"{name}: got {v!r} (a {type(v).__name__}), expected a real number")
+            if not np.isfinite(v):
+                raise ValueError(f"{name}: got {v!r}, expected a finite number")
+        if not self.lr > 0:
+            raise ValueError(f"lr: got {self.lr!r}, expected a positive learning rate")
+        if self.momentum < 0:
+            raise ValueError(f"momentum: got {self.momentum!r}, expected a number >= 0")
+        if self.forget_bias is not None and not (_is_real(self.forget_bias) and np.isfinite(self.forget_bias)):
+            raise TypeError(f"forget_bias: got {self.forget_bias!r}, expected None or a finite real number")
+        if not _is_int(self.seed):
+            raise TypeError(f"seed: got {self.seed!r} (a {type(self.seed).__name__}), expected an integer >= 0")
+        if self.seed < 0:
+            raise ValueError(f"seed: got {self.seed!r}, expected an integer >= 0")
+        if not isinstance(self.stop_when_solved, (bool, np.bool_)):
+            raise TypeError(f"stop_when_solved: got {self.stop_when_solved!r} (a {type(self.stop_when_solved).__name__}), "
+                            "expected True or False")
+        self.numpy_dtype()
+        _one_of("optimizer", self.optimizer, OPTIMIZERS)
+        _one_of("recurrent_init", self.recurrent_init, kernels.RECURRENT_INITS)
+        _one_of("backend", self.backend, kernels.BACKENDS)
+        if self.form is not None:
+            if self.task != "adding":
+                raise ValueError(f"form: got {self.form!r} for task {self.task!r}; only the adding problem has forms")
+            _one_of("form", self.form, ADDING_FORMS)
         if self.clip not in CLIPS:
             raise ValueError(f"clip: got {self.clip!r}, expected None, 'norm' or 'value'")
         if self.clip is not None and not self.threshold > 0:
             raise ValueError(f"threshold: got {self.threshold!r}, expected a positive clipping threshold")
         if (self.k1 is None) != (self.k2 is None):
             raise ValueError(f"k1, k2: got k1={self.k1!r}, k2={self.k2!r}; give both for TBPTT or neither for full BPTT")
-        for name in ("updates", "batch", "hidden", "eval_every", "eval_batch"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: got {getattr(self, name)!r}, expected a positive integer")
+        if self.k1 is not None:
+            for name in ("k1", "k2"):
+                v = getattr(self, name)
+                if not _is_int(v):
+                    raise TypeError(f"{name}: got {v!r} (a {type(v).__name__}), expected an integer >= 1")
+                if v < 1:
+                    raise ValueError(f"{name}: got {v!r}, expected an integer >= 1")
+            if self.k2 < self.k1:
+                raise ValueError(f"k2: got {self.k2}, expected k2 >= k1 = {self.k1} (TBPTT(k1, k2) needs 1 <= k1 <= k2)")
+        check_task_length(self.task, self.T)
+
+    def numpy_dtype(self):
+        """The dtype, float32 or float64, from its name (or a NumPy dtype)."""
+        try:
+            if self.dtype is None:  # np.dtype(None) is float64
+                raise TypeError
+            dtype = np.dtype(self.dtype)
+        except (TypeError, ValueError):
+            raise ValueError(f"dtype: got {self.dtype!r}, expected 'float32' or 'float64'") from None
+        if dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype: got {self.dtype!r}, expected 'float32' or 'float64'")
+        return dtype
 
 
 @dataclass
@@ -91,7 +161,7 @@ def build(cfg):
     """Network, flat parameters (the RNN's and the head's) and the task for a config."""
     cfg.validate()
     gen, spec = make_task(cfg.task, cfg.T, cfg.form)
-    dtype = np.dtype(cfg.dtype)
+    dtype = cfg.numpy_dtype()
     net = kernels.Network(cfg.cell, spec.input_size, cfg.hidden, cfg.layers, backend=cfg.backend)
     params = net.init_params(seed=cfg.seed, dtype=dtype, recurrent=cfg.recurrent_init, gain=cfg.gain,
                              forget_bias=cfg.forget_bias)
