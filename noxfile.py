@@ -1,8 +1,10 @@
 """Sessions: `nox` runs the tests; `nox -s lint`, `nox -s studies -- NAME [--quick]`,
 `nox -s reports` (every study's full report and the index), `nox -s bench`."""
 
+import ast
 import os
 import sys
+from pathlib import Path
 
 import nox
 
@@ -18,6 +20,16 @@ def install(session, extras="test", torch=False):
     session.install("-e", f".[{extras}]")
     if torch:
         session.install(TORCH)
+
+
+def study_names():
+    """The studies' names, read from studies/regenerate.py's STUDIES without importing it (nox's own
+    environment has none of the project's dependencies)."""
+    tree = ast.parse((Path(__file__).parent / "studies" / "regenerate.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "STUDIES" for t in node.targets):
+            return tuple(ast.literal_eval(node.value))
+    raise RuntimeError("studies/regenerate.py defines no STUDIES")
 
 
 @nox.session(python=PYTHON)
@@ -44,6 +56,9 @@ def studies(session):
     if not session.posargs:
         session.error("name a study: nox -s studies -- NAME [options]")
     name, *rest = session.posargs
+    names = study_names()
+    if name not in names:
+        session.error(f"study name: got {name!r}, expected one of {', '.join(names)}")
     install(session, "test,cuda" if "cuda" in rest else "test")
     session.run("python", "-m", f"bpttlab.studies.{name}", *rest)
 

@@ -18,6 +18,7 @@ as they were) and ``--tiny`` (sizes small enough for the CUDA simulator; implies
 import argparse
 import hashlib
 import importlib
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -74,7 +75,8 @@ class Study:
                        help="the smallest sizes that still run every code path (for the CUDA simulator); implies --quick")
         p.add_argument("--backend", choices=BACKENDS, default="cpu",
                        help="the kernels' backend (kernels.Network(..., backend=...))")
-        p.add_argument("--seed", type=int, default=0, help="base seed; each configuration derives its own from it")
+        p.add_argument("--seed", type=non_negative_int, default=0,
+                       help="base seed (a non-negative integer); each configuration derives its own from it")
         p.add_argument("--out", type=Path, default=None,
                        help=f"report directory (default: reports/{self.name}, or build/reports/{self.name}-quick "
                             "with --quick so a quick run never overwrites the committed report)")
@@ -86,7 +88,7 @@ class Study:
                             "code, the study's own code, by hash); `python -m bpttlab.studies.regenerate` sets it")
         p.add_argument("--runner", choices=sorted(RUNNERS), default="serial",
                        help="how configurations are executed: one after another, or in parallel on local processes")
-        p.add_argument("--workers", type=int, default=None,
+        p.add_argument("--workers", type=positive_int, default=None,
                        help="worker processes for --runner processes (default: one per core)")
         p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                        help="run the configurations on the Dask cluster at this scheduler address "
@@ -108,6 +110,13 @@ class Study:
                 f"{self.name}-{mode}{suffix}" if opts.quick else self.name + suffix)
         if opts.results is None:
             opts.results = root / "build" / "studies" / self.name / f"{mode}-seed{opts.seed}{suffix}"
+        # Before any configuration is computed: a report directory that cannot be written would
+        # otherwise fail only after the whole sweep.
+        for flag, path in (("--out", opts.out), ("--results", opts.results)):
+            problem = unwritable_directory(path)
+            if problem:
+                self.parser().error(f"argument {flag}: got {str(path)!r}, {problem}; expected a writable directory "
+                                    "(or a path where one can be created)")
         return opts
 
     def tasks(self, opts):
@@ -178,6 +187,46 @@ def make_runner(opts):
     if opts.runner == "processes":
         return ProcessRunner(getattr(opts, "workers", None))
     return RUNNERS[opts.runner]()
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1 (argparse prefixes the flag to the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected a positive integer")
+    return value
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0 (NumPy's seeds are non-negative)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected a non-negative integer")
+    return value
+
+
+def unwritable_directory(path):
+    """Why ``path`` cannot be used as an output directory, or None when it can: it is a directory
+    this process can write, or does not exist and its nearest existing ancestor is one."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            return "which is a file, not a directory"
+        return None if os.access(path, os.W_OK | os.X_OK) else "a directory this user cannot write"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"which lies under {str(parent)!r}, a file, not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"which does not exist and cannot be created in {str(parent)!r} (not writable)"
+    return None
 
 
 def code_fingerprint(paths):
