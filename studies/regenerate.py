@@ -9,6 +9,13 @@ the working directory. Each study's results are kept in its result store (build/
 interrupted regeneration resumes where it stopped. Only results computed by the current source
 are reused (``--same-code``): a report is never a mix of old and new code. --fresh recomputes
 everything.
+
+Every study runs with ``--private-cache``: its process, and each of its worker processes, compiles
+the kernels afresh into its own empty Numba cache. Float64 results depend on Numba's on-disk cache
+history (a jitted caller compiled while its callees came from the cache is compiled differently
+from one compiled with them: fast-math contraction across the inlining boundary), so a run whose
+processes share a cache can differ from a serial run in the last digits; a private empty cache per
+process is the protocol known to reproduce bit for bit. It costs the compile time of each process.
 """
 
 import argparse
@@ -80,7 +87,7 @@ def main(argv=None):
     if not opts.index_only:
         for name in opts.only or STUDIES:
             # Committed reports come from the committed code only: stored results of other code are recomputed.
-            args = ["--same-code", "--runner", "serial" if name in SERIAL else opts.runner, *(["--fresh"] if opts.fresh else []),
+            args = ["--same-code", "--private-cache", "--runner", "serial" if name in SERIAL else opts.runner, *(["--fresh"] if opts.fresh else []),
                     *(["--no-progress"] if opts.no_progress else [])]
             # A fresh process per study: one study's imports must not shape the next one's runtime (the
             # speed study needs PyTorch imported before the kernels start Numba's OpenMP threads).

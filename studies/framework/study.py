@@ -19,7 +19,9 @@ import argparse
 import hashlib
 import importlib
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +54,6 @@ class Study:
     # kernels/, the shared studies code and the study's own module (its package, for a package),
     # which are always included.
     code: tuple = ()
-
     def code_paths(self):
         module = sys.modules.get(getattr(self.compute, "__module__", ""), None)
         own = [Path(module.__file__)] if module is not None and getattr(module, "__file__", None) else []
@@ -90,6 +91,10 @@ class Study:
                        help="how configurations are executed: one after another, or in parallel on local processes")
         p.add_argument("--workers", type=positive_int, default=None,
                        help="worker processes for --runner processes (default: one per core)")
+        p.add_argument("--private-cache", action="store_true",
+                       help="compile the kernels afresh into an empty Numba cache private to this process (and one "
+                            "per worker of --runner processes), removed afterwards: the protocol that reproduces "
+                            "float64 results bit for bit (`python -m bpttlab.studies.regenerate` sets it)")
         p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                        help="run the configurations on the Dask cluster at this scheduler address "
                             "(e.g. tcp://host:8786); overrides --runner")
@@ -154,6 +159,31 @@ class Study:
             return importlib.import_module(f"bpttlab.studies.{self.name}").STUDY.main(argv)
         argv = sys.argv[1:] if argv is None else list(argv)
         opts = self.parse(argv)
+        if opts.private_cache and os.environ.get(PRIVATE_CACHE_ENV) is None:
+            return self._exec_with_private_cache(argv)
+        try:
+            return self._main(opts, argv)
+        finally:
+            own = os.environ.get(PRIVATE_CACHE_ENV)
+            if opts.private_cache and own:
+                shutil.rmtree(own, ignore_errors=True)
+
+    def _exec_with_private_cache(self, argv):
+        """Replace this process by the same command with NUMBA_CACHE_DIR set to a new empty
+        directory (removed by the new process when it ends).
+
+        The cache location of every kernel is fixed when it is decorated, at import, and the study
+        was imported before its options were read: only a new interpreter can start with the
+        private cache. exec keeps the process id, so whoever started the run (regenerate, a shell,
+        a kill) still holds the one process that computes.
+        """
+        cache = tempfile.mkdtemp(prefix=f"bpttlab-numba-{self.name}-")
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, PRIVATE_CACHE_ENV: cache}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, "-m", f"bpttlab.studies.{self.name}", *argv], env)
+
+    def _main(self, opts, argv):
         if opts.backend != "cpu":
             from bpttlab import kernels  # noqa: PLC0415 - the framework needs the kernels for this check only
 
@@ -185,8 +215,12 @@ def make_runner(opts):
     if getattr(opts, "dask_scheduler", None):
         return DaskRunner(opts.dask_scheduler)
     if opts.runner == "processes":
-        return ProcessRunner(getattr(opts, "workers", None))
+        return ProcessRunner(getattr(opts, "workers", None), private_cache=getattr(opts, "private_cache", False))
     return RUNNERS[opts.runner]()
+
+
+# Set (to the directory) in a study process that runs with its own private Numba cache.
+PRIVATE_CACHE_ENV = "BPTTLAB_PRIVATE_NUMBA_CACHE"
 
 
 def positive_int(text):
