@@ -54,6 +54,10 @@ class Study:
     # kernels/, the shared studies code and the study's own module (its package, for a package),
     # which are always included.
     code: tuple = ()
+    # How exactly each report table must reproduce (studies/framework/reproduce.py):
+    # {table name or "*": {column or "*": Tol}}; undeclared columns must reproduce exactly.
+    reproduce: dict | None = None
+
     def code_paths(self):
         module = sys.modules.get(getattr(self.compute, "__module__", ""), None)
         own = [Path(module.__file__)] if module is not None and getattr(module, "__file__", None) else []

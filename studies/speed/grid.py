@@ -25,7 +25,7 @@ except ImportError:  # the torch columns stay empty
 import numpy as np
 import pandas as pd
 
-from ..framework import Study, figure, mode_of
+from ..framework import EXACT, TIMING, Study, figure, mode_of
 from .cases import make_case
 from .flops import flops
 from .harness import PAUSE, interleaved
@@ -255,4 +255,7 @@ STUDY = Study(
     compute=compute,
     report=report,
     description=__doc__,
+    # Every number here is a measurement of a machine at a moment (times, rates, ratios of times):
+    # reported, never a failure. What was measured (shapes, cells, implementations) must match.
+    reproduce={"*": {"*": TIMING, **dict.fromkeys(("T", "B", "H", "axis", "cell", "mode", "impl", "shapes"), EXACT)}},
 )
