@@ -330,7 +330,11 @@ def test_private_cache_reexecutes_the_study_with_an_empty_cache(monkeypatch, tmp
     assert env[study_module.PRIVATE_CACHE_ENV] == str(cache) and cache.is_dir() and not any(cache.iterdir())
     # The new process (marked by the variable) runs the study and removes its cache at the end.
     monkeypatch.setenv(study_module.PRIVATE_CACHE_ENV, str(cache))
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(cache))
     assert TOY.main(argv) == 0 and not cache.exists() and len(calls) == 1
+    # A new temporary name every run must not make the provenance of identical runs differ.
+    recorded = json.loads((tmp_path / "o" / "provenance.json").read_text())["environment"]["NUMBA_CACHE_DIR"]
+    assert recorded.startswith("private: an empty temporary directory")
     opts = TOY.parse(["--private-cache", "--runner", "processes"])
     assert study_module.make_runner(opts).private_cache
 

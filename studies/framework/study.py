@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .locations import SOURCE_ROOT, relative, work_dir
+from .locations import PRIVATE_CACHE_ENV, SOURCE_ROOT, relative, work_dir
 from .provenance import provenance
 from .report import ReportWriter
 from .runners import DaskRunner, ProcessRunner
@@ -221,10 +221,6 @@ def make_runner(opts):
     if opts.runner == "processes":
         return ProcessRunner(getattr(opts, "workers", None), private_cache=getattr(opts, "private_cache", False))
     return RUNNERS[opts.runner]()
-
-
-# Set (to the directory) in a study process that runs with its own private Numba cache.
-PRIVATE_CACHE_ENV = "BPTTLAB_PRIVATE_NUMBA_CACHE"
 
 
 def positive_int(text):
