@@ -444,6 +444,35 @@ def test_timings_are_reported_and_structure_changes_are_differences(tmp_path):
     assert "fits [lambda]" in text and "rates [cell]" in text and "'lstm' -> 'rnn'" in text
 
 
+def test_check_regenerates_into_scratch_and_compares_with_the_committed_reports(tmp_path, monkeypatch, capsys):
+    committed = TESTS.parent / "reports" / "tbptt"
+    if not committed.is_dir():
+        pytest.skip("no committed reports here")
+    monkeypatch.chdir(tmp_path)  # regenerate works relative to the working directory
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "tbptt").symlink_to(committed)
+    runs = []
+
+    def fake_study(name, opts, extra=()):  # "regenerates" by copying, altering one timing
+        runs.append((name, list(extra)))
+        out = Path(extra[extra.index("--out") + 1])
+        out.mkdir(parents=True)
+        for f in committed.iterdir():
+            if f.is_file():
+                (out / f.name).write_bytes(f.read_bytes())
+        cost = pd.read_csv(out / "cost.csv")
+        cost.loc[0, "ms_per_update"] *= 2
+        cost.to_csv(out / "cost.csv", index=False)
+
+    monkeypatch.setattr(regenerate, "run_study", fake_study)
+    assert regenerate.main(["--check", "--only", "tbptt"]) == 0
+    (name, extra), = runs
+    assert name == "tbptt" and extra == ["--out", str(Path("build/reproduce/tbptt")),
+                                         "--results", str(Path("build/reproduce/results/tbptt"))]
+    out = capsys.readouterr().out
+    assert "timing: cost [ms_per_update]" in out and "every difference is expected" in out
+
+
 def test_the_committed_reports_against_an_altered_copy(tmp_path, capsys):
     committed = TESTS.parent / "reports" / "gradient_decay"
     if not committed.is_dir():
