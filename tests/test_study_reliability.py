@@ -129,7 +129,7 @@ def test_a_bad_result_file_is_recomputed_with_a_warning(tmp_path, fault):
         with open(path, "wb") as f:
             np.save(f, np.arange(3.0))
     elif fault == "garbage":
-        path.write_bytes(os.urandom(300))
+        path.write_bytes(b"garbage " * 40)
     elif fault == "truncated":
         path.write_bytes(path.read_bytes()[:200])
     elif fault == "no-header":
@@ -143,7 +143,10 @@ def test_a_bad_result_file_is_recomputed_with_a_warning(tmp_path, fault):
             np.savez(f, **members)
     else:
         path.write_bytes(b"")
-    _recomputed_after(root, ts, full, key)
+    messages = _recomputed_after(root, ts, full, key)
+    expected = {"npy": "holds a ndarray, not a result archive", "garbage": "is neither a .npz archive nor a .npy array",
+                "empty": "is empty"}
+    assert expected.get(fault, "is not a readable result archive") in messages[0]
 
 
 def test_a_directory_at_a_result_path_is_moved_aside(tmp_path):

@@ -112,6 +112,17 @@ class ResultStore:
         if not path.exists():
             return None, None
         try:
+            with open(path, "rb") as f:
+                magic = f.read(6)
+        except OSError as e:
+            _warn(path, f"cannot be read ({type(e).__name__}: {e})")
+            return None, None
+        # np.load guesses by content and would report garbage as "pickled data": say what it is.
+        if not magic.startswith((b"PK\x03\x04", b"\x93NUMPY")):
+            what = "is empty" if not magic else f"is neither a .npz archive nor a .npy array (it starts with {magic!r})"
+            _warn(path, what)
+            return None, None
+        try:
             z = np.load(path, allow_pickle=False)
         except Exception as e:  # noqa: BLE001 - any unreadable file counts as missing (module docstring)
             _warn(path, f"is not a readable result archive ({type(e).__name__}: {e})")
