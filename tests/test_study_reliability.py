@@ -430,6 +430,15 @@ def test_last_digit_differences_on_another_cpu_are_expected(tmp_path):
     # ...but not a difference beyond the other-CPU tolerance.
     _report(tmp_path / "c", _altered({("rates", "rate", 0): -0.65}), cpu="skylake-avx512")
     assert compare_reports(tmp_path / "a", tmp_path / "c", "toy", DECLARED).unexpected
+    # The same host compiled for another target (NUMBA_CPU_NAME) is another machine too; the same
+    # CPU and compilers is not, and there a last-digit change is unexpected.
+    prov = json.loads((tmp_path / "b" / "provenance.json").read_text())
+    prov["cpu"].update(llvm_cpu_name="znver4", NUMBA_CPU_NAME="generic")
+    (tmp_path / "b" / "provenance.json").write_text(json.dumps(prov))
+    assert compare_reports(tmp_path / "a", tmp_path / "b", "toy", DECLARED).machines == "CPU znver4 (AMD EPYC) against generic (AMD EPYC)"
+    del prov["cpu"]["NUMBA_CPU_NAME"]
+    (tmp_path / "b" / "provenance.json").write_text(json.dumps(prov))
+    assert compare_reports(tmp_path / "a", tmp_path / "b", "toy", DECLARED).unexpected
 
 
 def test_timings_are_reported_and_structure_changes_are_differences(tmp_path):

@@ -122,11 +122,14 @@ def machine_difference(prov_a, prov_b):
     and features, and the compiler packages' versions. "" when nothing (or nothing is known)."""
     parts = []
     ca, cb = prov_a.get("cpu", {}), prov_b.get("cpu", {})
-    name_a, name_b = ca.get("llvm_cpu_name"), cb.get("llvm_cpu_name")
+    # What Numba compiled for: the host as LLVM names it, unless NUMBA_CPU_NAME/FEATURES overrode it.
+    name_a = ca.get("NUMBA_CPU_NAME") or ca.get("llvm_cpu_name")
+    name_b = cb.get("NUMBA_CPU_NAME") or cb.get("llvm_cpu_name")
     if name_a and name_b:
         if name_a != name_b:
             parts.append(f"CPU {name_a} ({ca.get('name', '?')}) against {name_b} ({cb.get('name', '?')})")
-        elif ca.get("llvm_cpu_features") != cb.get("llvm_cpu_features"):
+        elif (ca.get("NUMBA_CPU_FEATURES") or ca.get("llvm_cpu_features")) != \
+                (cb.get("NUMBA_CPU_FEATURES") or cb.get("llvm_cpu_features")):
             parts.append(f"CPU {name_a} with other LLVM features")
     elif name_a or name_b or ca.get("name") != cb.get("name"):
         # An older provenance without LLVM's name: the same microarchitecture cannot be established.
