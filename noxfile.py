@@ -1,8 +1,11 @@
 """Sessions: `nox` runs the tests; `nox -s lint`, `nox -s studies -- NAME [--quick]`,
-`nox -s reports` (every study's full report and the index), `nox -s bench`."""
+`nox -s reports` (every study's full report and the index; `-- --check`: the reproduction check),
+`nox -s bench`."""
 
+import ast
 import os
 import sys
+from pathlib import Path
 
 import nox
 
@@ -20,6 +23,20 @@ def install(session, extras="test", torch=False):
         session.install(TORCH)
 
 
+def study_names():
+    """The studies' names, read from studies/regenerate.py's STUDIES without importing it (nox's own
+    environment has none of the project's dependencies)."""
+    tree = ast.parse((Path(__file__).parent / "studies" / "regenerate.py").read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "STUDIES" for t in node.targets):
+            return tuple(ast.literal_eval(node.value))
+    raise RuntimeError("studies/regenerate.py defines no STUDIES")
+
+
+def with_torch():
+    return os.environ.get("BPTTLAB_TORCH") == "1"
+
+
 @nox.session(python=PYTHON)
 def tests(session):
     """The test suite (CPU kernels, the CUDA kernels in the simulator, studies' quick paths).
@@ -27,7 +44,7 @@ def tests(session):
     PyTorch is installed when BPTTLAB_TORCH=1 (CI sets it) so the peer comparisons run;
     without it they skip. Extra arguments go to pytest.
     """
-    install(session, "test,cuda", torch=os.environ.get("BPTTLAB_TORCH") == "1")
+    install(session, "test,cuda", torch=with_torch())
     session.run("python", "-m", "pytest", *(session.posargs or ["-q"]))
 
 
@@ -44,14 +61,23 @@ def studies(session):
     if not session.posargs:
         session.error("name a study: nox -s studies -- NAME [options]")
     name, *rest = session.posargs
+    names = study_names()
+    if name not in names:
+        session.error(f"study name: got {name!r}, expected one of {', '.join(names)}")
     install(session, "test,cuda" if "cuda" in rest else "test")
     session.run("python", "-m", f"bpttlab.studies.{name}", *rest)
 
 
 @nox.session(python=PYTHON, default=False)
 def reports(session):
-    """Regenerate every study's full report and reports/README.md (slow)."""
-    install(session, "test")
+    """Regenerate every study's full report and reports/README.md (slow).
+
+    PyTorch is installed when BPTTLAB_TORCH=1, so the speed study measures it beside ours (without
+    it the speed report shows our kernels only, and says so). Extra arguments go to
+    `python -m bpttlab.studies.regenerate`: `nox -s reports -- --check` is the reproduction check
+    (regenerates into build/reproduce/ and compares every table with the committed one).
+    """
+    install(session, "test", torch=with_torch())
     session.run("python", "-m", "bpttlab.studies.regenerate", *session.posargs)
 
 
@@ -71,7 +97,7 @@ def bench(session):
 @nox.session(python=PYTHON, default=False)
 def benchmarks(session):
     """The full pytest-benchmark grid (long): `nox -s benchmarks -- -k lstm`."""
-    install(session, "test", torch=os.environ.get("BPTTLAB_TORCH") == "1")
+    install(session, "test", torch=with_torch())
     session.run(
         "python", "-m", "pytest", "bench/test_benchmarks.py", "--benchmark-only",
         "--benchmark-columns=median,iqr,rounds", *session.posargs,

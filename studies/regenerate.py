@@ -3,21 +3,37 @@
     python -m bpttlab.studies.regenerate               # every study (full mode), then the index
     python -m bpttlab.studies.regenerate --index-only  # just rebuild reports/README.md from the reports
     python -m bpttlab.studies.regenerate --only gradient_decay --fresh
+    python -m bpttlab.studies.regenerate --check [--only NAME ...]  # regenerate into build/reproduce/, compare with reports/
+    python -m bpttlab.studies.regenerate --compare DIR_A DIR_B     # compare two report trees (or two study reports)
 
 Run from the directory that holds reports/ (the repository's root): every path is relative to
 the working directory. Each study's results are kept in its result store (build/studies/<name>/...), so an
 interrupted regeneration resumes where it stopped. Only results computed by the current source
 are reused (``--same-code``): a report is never a mix of old and new code. --fresh recomputes
 everything.
+
+Every study runs with ``--private-cache``: its process, and each of its worker processes, compiles
+the kernels afresh into its own empty Numba cache. Float64 results depend on Numba's on-disk cache
+history (a jitted caller compiled while its callees came from the cache is compiled differently
+from one compiled with them: fast-math contraction across the inlining boundary), so a run whose
+processes share a cache can differ from a serial run in the last digits; a private empty cache per
+process is the protocol known to reproduce bit for bit. It costs the compile time of each process.
+
+``--check`` is the reproduction check: each study regenerated (full mode, results recomputed) into
+build/reproduce/, then every table compared with the committed one within the tolerances the study
+declares (``Study.reproduce``, see studies/framework/reproduce.py). Exit status 1 when a difference
+is not explained by the declared tolerances (or by another CPU, as provenance.json says).
 """
 
 import argparse
 import importlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from .framework.report import atomic_write_text, relink
+from .framework.reproduce import compare_reports, compare_roots
 
 # In the order the index shows them. A new study adds its module name here.
 STUDIES = ("gradient_decay", "tbptt", "clipping", "speed")
@@ -68,6 +84,66 @@ def write_index(names=STUDIES):
     return path
 
 
+CHECK_DIR = Path("build") / "reproduce"
+
+
+def run_study(name, opts, extra=()):
+    """One study in a process of its own (see main) with the regeneration's options."""
+    # Committed reports come from the committed code only: stored results of other code are recomputed.
+    args = ["--same-code", "--private-cache", "--runner", "serial" if name in SERIAL else opts.runner,
+            *(["--fresh"] if opts.fresh else []), *(["--no-progress"] if opts.no_progress else []), *extra]
+    # A fresh process per study: one study's imports must not shape the next one's runtime (the
+    # speed study needs PyTorch imported before the kernels start Numba's OpenMP threads).
+    subprocess.run([sys.executable, "-m", f"bpttlab.studies.{name}", *args], check=True)
+
+
+def declarations(names=STUDIES):
+    return {name: load(name).reproduce for name in names}
+
+
+def compare_dirs(a, b, names=STUDIES):
+    """Comparisons of two report trees, or of two report directories of one study (those that hold
+    provenance.json; the study is named by the directory, as in reports/<name>)."""
+    a, b = Path(a), Path(b)
+    if (a / "provenance.json").is_file() or (b / "provenance.json").is_file():
+        name = a.name if a.name in STUDIES else b.name
+        if name not in STUDIES:
+            raise SystemExit(f"--compare: got {str(a)!r} and {str(b)!r}, report directories of no known study; expected "
+                             f"two reports/ trees or two directories named after a study ({', '.join(STUDIES)})")
+        return [compare_reports(a, b, name, load(name).reproduce)]
+    return compare_roots(a, b, declarations(names))
+
+
+def print_comparisons(comparisons):
+    """Print each comparison; the exit status: 1 when any has an unexpected difference."""
+    if not comparisons:
+        print("no study reports to compare", file=sys.stderr)
+        return 1
+    for c in comparisons:
+        print(c.text())
+    bad = [c.study for c in comparisons if c.unexpected]
+    print(f"reproduction: {'UNEXPECTED differences in ' + ', '.join(bad) if bad else 'every difference is expected'}")
+    return 1 if bad else 0
+
+
+def check(opts):
+    """Regenerate the studies into build/reproduce/ (results recomputed in a scratch store, never
+    reports/) and compare each with its committed report."""
+    names = opts.only or STUDIES
+    for name in names:
+        out, results = CHECK_DIR / name, CHECK_DIR / "results" / name
+        shutil.rmtree(results, ignore_errors=True)
+        run_study(name, opts, ["--out", str(out), "--results", str(results)])
+    return print_comparisons([compare_reports(Path("reports") / name, CHECK_DIR / name, name, load(name).reproduce)
+                              for name in names])
+
+
+def directory(text):
+    if not Path(text).is_dir():
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected an existing directory")
+    return Path(text)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m bpttlab.studies.regenerate", description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="+", choices=STUDIES, default=None, help="regenerate only these studies")
@@ -75,16 +151,20 @@ def main(argv=None):
     p.add_argument("--fresh", action="store_true", help="recompute every result (ignore the result stores)")
     p.add_argument("--runner", choices=("processes", "serial"), default="processes",
                    help="run each study's configurations on local processes (one per core) or serially")
+    p.add_argument("--check", action="store_true",
+                   help=f"the reproduction check: regenerate into {CHECK_DIR}/ (recomputing every result) and compare "
+                        "each table with the committed report's; exit status 1 on an unexpected difference")
+    p.add_argument("--compare", nargs=2, type=directory, metavar=("DIR_A", "DIR_B"), default=None,
+                   help="compare two report trees (like reports/) or two reports of one study, computing nothing")
     p.add_argument("--no-progress", action="store_true")
     opts = p.parse_args(argv)
+    if opts.compare:
+        return print_comparisons(compare_dirs(*opts.compare, names=opts.only or STUDIES))
+    if opts.check:
+        return check(opts)
     if not opts.index_only:
         for name in opts.only or STUDIES:
-            # Committed reports come from the committed code only: stored results of other code are recomputed.
-            args = ["--same-code", "--runner", "serial" if name in SERIAL else opts.runner, *(["--fresh"] if opts.fresh else []),
-                    *(["--no-progress"] if opts.no_progress else [])]
-            # A fresh process per study: one study's imports must not shape the next one's runtime (the
-            # speed study needs PyTorch imported before the kernels start Numba's OpenMP threads).
-            subprocess.run([sys.executable, "-m", f"bpttlab.studies.{name}", *args], check=True)
+            run_study(name, opts)
     path = write_index()
     print(f"index -> {path}", file=sys.stderr)
     return 0

@@ -38,16 +38,22 @@ _HOME = {
     "ReportWriter": "report", "figure": "report", "markdown_table": "report", "relink": "report",
     "save_figure": "report",
     "ResultStore": "store",
+    "Tol": "reproduce", "EXACT": "reproduce", "TIMING": "reproduce", "IGNORE": "reproduce", "close": "reproduce",
     "Study": "study", "mode_of": "study",
     "RUNNERS": "study",  # through study, which registers the parallel runners in sweep.RUNNERS
     "SerialRunner": "sweep", "derive_seed": "sweep", "run_sweep": "sweep", "with_seeds": "sweep",
 }
 __all__ = [
+    "EXACT",
+    "IGNORE",
     "RUNNERS",
     "ReportWriter",
     "ResultStore",
     "SerialRunner",
     "Study",
+    "TIMING",
+    "Tol",
+    "close",
     "cpu_microarchitecture",
     "derive_seed",
     "figure",

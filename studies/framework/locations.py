@@ -9,6 +9,9 @@ from pathlib import Path
 
 # The directory holding the kernels and studies packages: a checkout's root in development.
 SOURCE_ROOT = Path(__file__).resolve().parents[2]
+# Set (to the directory) in a study process that runs with its own private, temporary Numba
+# cache (``--private-cache``): NUMBA_CACHE_DIR is that directory.
+PRIVATE_CACHE_ENV = "BPTTLAB_PRIVATE_NUMBA_CACHE"
 
 
 def work_dir():

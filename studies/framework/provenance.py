@@ -12,7 +12,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from .locations import SOURCE_ROOT
+from .locations import PRIVATE_CACHE_ENV, SOURCE_ROOT
 
 PACKAGES = ("numpy", "numba", "scipy", "pandas", "matplotlib", "tqdm", "llvmlite")
 
@@ -87,6 +87,9 @@ def provenance(command, options, backend="cpu"):
             versions[pkg] = None
     env = {k: os.environ[k] for k in sorted(os.environ)
            if k.startswith(("NUMBA_", "OMP_", "OPENBLAS_", "MKL_")) and "TOKEN" not in k}
+    if env.get("NUMBA_CACHE_DIR") and env["NUMBA_CACHE_DIR"] == os.environ.get(PRIVATE_CACHE_ENV):
+        # A new temporary name every run: record what it is, so identical runs keep identical provenance.
+        env["NUMBA_CACHE_DIR"] = "private: an empty temporary directory per process (--private-cache)"
     return {
         "command": command,
         "options": options,

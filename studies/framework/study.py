@@ -18,13 +18,16 @@ as they were) and ``--tiny`` (sizes small enough for the CUDA simulator; implies
 import argparse
 import hashlib
 import importlib
+import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .locations import SOURCE_ROOT, relative, work_dir
+from .locations import PRIVATE_CACHE_ENV, SOURCE_ROOT, relative, work_dir
 from .provenance import provenance
 from .report import ReportWriter
 from .runners import DaskRunner, ProcessRunner
@@ -51,6 +54,9 @@ class Study:
     # kernels/, the shared studies code and the study's own module (its package, for a package),
     # which are always included.
     code: tuple = ()
+    # How exactly each report table must reproduce (studies/framework/reproduce.py):
+    # {table name or "*": {column or "*": Tol}}; undeclared columns must reproduce exactly.
+    reproduce: dict | None = None
 
     def code_paths(self):
         module = sys.modules.get(getattr(self.compute, "__module__", ""), None)
@@ -74,7 +80,8 @@ class Study:
                        help="the smallest sizes that still run every code path (for the CUDA simulator); implies --quick")
         p.add_argument("--backend", choices=BACKENDS, default="cpu",
                        help="the kernels' backend (kernels.Network(..., backend=...))")
-        p.add_argument("--seed", type=int, default=0, help="base seed; each configuration derives its own from it")
+        p.add_argument("--seed", type=non_negative_int, default=0,
+                       help="base seed (a non-negative integer); each configuration derives its own from it")
         p.add_argument("--out", type=Path, default=None,
                        help=f"report directory (default: reports/{self.name}, or build/reports/{self.name}-quick "
                             "with --quick so a quick run never overwrites the committed report)")
@@ -86,8 +93,12 @@ class Study:
                             "code, the study's own code, by hash); `python -m bpttlab.studies.regenerate` sets it")
         p.add_argument("--runner", choices=sorted(RUNNERS), default="serial",
                        help="how configurations are executed: one after another, or in parallel on local processes")
-        p.add_argument("--workers", type=int, default=None,
+        p.add_argument("--workers", type=positive_int, default=None,
                        help="worker processes for --runner processes (default: one per core)")
+        p.add_argument("--private-cache", action="store_true",
+                       help="compile the kernels afresh into an empty Numba cache private to this process (and one "
+                            "per worker of --runner processes), removed afterwards: the protocol that reproduces "
+                            "float64 results bit for bit (`python -m bpttlab.studies.regenerate` sets it)")
         p.add_argument("--dask-scheduler", default=None, metavar="ADDRESS",
                        help="run the configurations on the Dask cluster at this scheduler address "
                             "(e.g. tcp://host:8786); overrides --runner")
@@ -108,6 +119,13 @@ class Study:
                 f"{self.name}-{mode}{suffix}" if opts.quick else self.name + suffix)
         if opts.results is None:
             opts.results = root / "build" / "studies" / self.name / f"{mode}-seed{opts.seed}{suffix}"
+        # Before any configuration is computed: a report directory that cannot be written would
+        # otherwise fail only after the whole sweep.
+        for flag, path in (("--out", opts.out), ("--results", opts.results)):
+            problem = unwritable_directory(path)
+            if problem:
+                self.parser().error(f"argument {flag}: got {str(path)!r}, {problem}; expected a writable directory "
+                                    "(or a path where one can be created)")
         return opts
 
     def tasks(self, opts):
@@ -145,6 +163,31 @@ class Study:
             return importlib.import_module(f"bpttlab.studies.{self.name}").STUDY.main(argv)
         argv = sys.argv[1:] if argv is None else list(argv)
         opts = self.parse(argv)
+        if opts.private_cache and os.environ.get(PRIVATE_CACHE_ENV) is None:
+            return self._exec_with_private_cache(argv)
+        try:
+            return self._main(opts, argv)
+        finally:
+            own = os.environ.get(PRIVATE_CACHE_ENV)
+            if opts.private_cache and own:
+                shutil.rmtree(own, ignore_errors=True)
+
+    def _exec_with_private_cache(self, argv):
+        """Replace this process by the same command with NUMBA_CACHE_DIR set to a new empty
+        directory (removed by the new process when it ends).
+
+        The cache location of every kernel is fixed when it is decorated, at import, and the study
+        was imported before its options were read: only a new interpreter can start with the
+        private cache. exec keeps the process id, so whoever started the run (regenerate, a shell,
+        a kill) still holds the one process that computes.
+        """
+        cache = tempfile.mkdtemp(prefix=f"bpttlab-numba-{self.name}-")
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache, PRIVATE_CACHE_ENV: cache}
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execve(sys.executable, [sys.executable, "-m", f"bpttlab.studies.{self.name}", *argv], env)
+
+    def _main(self, opts, argv):
         if opts.backend != "cpu":
             from bpttlab import kernels  # noqa: PLC0415 - the framework needs the kernels for this check only
 
@@ -176,8 +219,48 @@ def make_runner(opts):
     if getattr(opts, "dask_scheduler", None):
         return DaskRunner(opts.dask_scheduler)
     if opts.runner == "processes":
-        return ProcessRunner(getattr(opts, "workers", None))
+        return ProcessRunner(getattr(opts, "workers", None), private_cache=getattr(opts, "private_cache", False))
     return RUNNERS[opts.runner]()
+
+
+def positive_int(text):
+    """argparse type: an integer >= 1 (argparse prefixes the flag to the message)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected a positive integer")
+    return value
+
+
+def non_negative_int(text):
+    """argparse type: an integer >= 0 (NumPy's seeds are non-negative)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = None
+    if value is None or value < 0:
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected a non-negative integer")
+    return value
+
+
+def unwritable_directory(path):
+    """Why ``path`` cannot be used as an output directory, or None when it can: it is a directory
+    this process can write, or does not exist and its nearest existing ancestor is one."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            return "which is a file, not a directory"
+        return None if os.access(path, os.W_OK | os.X_OK) else "a directory this user cannot write"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"which lies under {str(parent)!r}, a file, not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"which does not exist and cannot be created in {str(parent)!r} (not writable)"
+    return None
 
 
 def code_fingerprint(paths):

@@ -12,6 +12,7 @@ the place they run in do not change the numbers: a parallel runner only has to i
 
 import hashlib
 import sys
+import time
 from collections import Counter
 
 import numpy as np
@@ -81,7 +82,7 @@ def with_seeds(configs, base_seed):
 
 
 def run_sweep(configs, compute, store, runner=None, *, progress=True, desc=None, fresh=False, code="",
-              same_code=False, stats=None):
+              same_code=False, stats=None, poll=0.5):
     """Compute every configuration that the store does not already hold; return all results.
 
     Returns a list of (config, result) in the order of ``configs``. Each result is saved the
@@ -89,26 +90,103 @@ def run_sweep(configs, compute, store, runner=None, *, progress=True, desc=None,
     keeps everything finished before it, and the next call computes only the rest.
     ``code`` is the fingerprint of the computing source, saved with each result; ``same_code``
     reuses only results saved with this fingerprint; ``fresh`` reuses nothing. ``stats``, a dict,
-    receives the counts computed/loaded and {code fingerprint: count} of the results returned.
+    receives the counts computed (by this run) / loaded (from the store, including results another
+    run computed concurrently) and {code fingerprint: count} of the results returned. ``poll``:
+    seconds between looks at configurations another run is computing.
     """
     runner = runner or SerialRunner()
     results, codes = {}, {}
-    if not fresh:
-        for c in configs:
-            r, stored = store.read(c["key"], c)
-            if r is not None and (not same_code or stored == code):
-                results[c["key"]], codes[c["key"]] = r, stored
-    loaded = len(results)
+    # With ``fresh``, the files as they were when this run started: only a file replaced since (by a
+    # concurrent run: every save is a new inode) may be used.
+    before = {c["key"]: _identity(store.path(c["key"])) for c in configs} if fresh else {}
+
+    def take(c, ours=False):
+        """Load ``c``'s stored result if it is usable; True when it was. With ``fresh``, only a
+        result written since this run started is, unless ``ours``."""
+        if fresh and not ours and _identity(store.path(c["key"])) == before[c["key"]]:
+            return False
+        r, stored = store.read(c["key"], c)
+        if r is not None and (not same_code or stored == code):
+            results[c["key"]], codes[c["key"]] = r, stored
+            return True
+        return False
+
+    for c in configs:
+        take(c)
     todo = [c for c in configs if c["key"] not in results]
+    # Concurrent runs into one store share the work: a configuration is computed by the run that
+    # claims it (a lock held until its result is saved); another run skips it and picks the result
+    # up when it appears. Claims are taken one by one as the runner asks for work (runners consume
+    # ``configs`` lazily), so two runs started together split the sweep rather than one taking all.
+    claims, skipped, computed = {}, [], []
+
+    def claimed(cs):
+        for c in cs:
+            claim = store.claim(c["key"])
+            if claim is None:
+                skipped.append(c)
+                continue
+            if take(c):  # finished by another run meanwhile
+                claim.release()
+                bar.update(1)
+                continue
+            claims[c["key"]] = claim
+            yield c
+
     with tqdm(total=len(configs), initial=len(results), desc=desc, file=sys.stderr, disable=not progress,
               unit="config", dynamic_ncols=True) as bar:
-        for config, result in runner.map(OnOneThread(compute), todo):
-            store.save(config["key"], config, result, code=code)
-            # Read back rather than keep: a fresh and a resumed run then hand the report
-            # exactly the same objects (scalars as stored), so they write the same bytes.
-            results[config["key"]], codes[config["key"]] = store.read(config["key"], config)
-            bar.update(1)
-            bar.set_postfix_str(config["key"], refresh=False)
+        try:
+            pending = todo
+            while pending:
+                for config, result in runner.map(OnOneThread(compute), claimed(pending)):
+                    store.save(config["key"], config, result, code=code)
+                    claims.pop(config["key"]).release()
+                    computed.append(config["key"])
+                    # Read back rather than keep: a fresh and a resumed run then hand the report
+                    # exactly the same objects (scalars as stored), so they write the same bytes.
+                    take(config, ours=True)
+                    bar.update(1)
+                    bar.set_postfix_str(config["key"], refresh=False)
+                # What other runs hold: wait for their results; claim (and compute) what a run that
+                # died or stopped left behind.
+                pending, skipped[:] = _wait_for_others(skipped, store, take, bar, poll), []
+        finally:
+            for claim in claims.values():
+                claim.release()
     if stats is not None:
-        stats.update(computed=len(todo), loaded=loaded, codes=dict(sorted(Counter(codes.values()).items())))
+        stats.update(computed=len(computed), loaded=len(configs) - len(computed),
+                     codes=dict(sorted(Counter(codes.values()).items())))
     return [(c, results[c["key"]]) for c in configs]
+
+
+def _identity(path):
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
+
+
+def _wait_for_others(skipped, store, take, bar, poll):
+    """Wait until each configuration another run holds is either stored (taken) or free again;
+    returns those that came free without a usable result, for this run to compute."""
+    left, free = list(skipped), []
+    while left:
+        still = []
+        for c in left:
+            if take(c):
+                bar.update(1)
+                continue
+            claim = store.claim(c["key"])
+            if claim is None:
+                still.append(c)
+                continue
+            claim.release()  # free: the holder finished (result read above or just now) or died
+            if take(c):
+                bar.update(1)
+            else:
+                free.append(c)
+        left = still
+        if left:
+            time.sleep(poll)
+    return free

@@ -25,7 +25,7 @@ except ImportError:  # the torch columns stay empty
 import numpy as np
 import pandas as pd
 
-from ..framework import Study, figure, mode_of
+from ..framework import EXACT, TIMING, Study, figure, mode_of
 from .cases import make_case
 from .flops import flops
 from .harness import PAUSE, interleaved
@@ -157,15 +157,25 @@ def report(results, opts, w):
     df = frame(results)
     impls = list(dict.fromkeys(df["impl"]))
     peak = df["sgemm_gflops"].median()
-    w.text(f"float32, {results[0][0]['threads']} threads for our kernels' BLAS and Numba pools and for PyTorch "
-           f"(`torch.set_num_threads`); medians of {results[0][0]['repeats']} interleaved rounds, each run after a "
-           f"{results[0][0]['pause'] * 1e3:.0f} ms pause and one untimed call, so that one framework's spinning thread "
-           "pool does not slow the next (studies/speed/harness.py). GFLOP/s counts the "
+    # What was measured decides the wording: without PyTorch (not installed, or no GPU for it to
+    # match ours on CUDA) nothing here may describe its lines or its ratios.
+    has_torch = "torch" in impls
+    threads = (f"{results[0][0]['threads']} threads for our kernels' BLAS and Numba pools and for PyTorch "
+               "(`torch.set_num_threads`)" if has_torch else
+               f"{results[0][0]['threads']} threads for our kernels' BLAS and Numba pools")
+    pools = "one framework's spinning thread pool does not slow the next" if has_torch else \
+        "one measurement's spinning thread pool does not slow the next"
+    absent = "" if has_torch else (
+        " PyTorch was not measured in this run (" + ("not installed" if torch is None else "no GPU for it") +
+        "): only our kernels are shown; `BPTTLAB_TORCH=1 nox -s reports` installs it.")
+    w.text(f"float32, {threads}; medians of {results[0][0]['repeats']} interleaved rounds, each run after a "
+           f"{results[0][0]['pause'] * 1e3:.0f} ms pause and one untimed call, so that {pools} "
+           "(studies/speed/harness.py). GFLOP/s counts the "
            "recurrent product as DeepBench does (2·G·H²·B·T per pass, G = 4 LSTM, 3 GRU, 1 RNN; forward+backward as 3 "
            "passes); '% of SGEMM peak' counts the input projection too (2·G·H·I·B·T) against a NumPy SGEMM "
            f"({results[0][0]['sgemm']}³) measured in the same configuration: median {peak:.0f} GFLOP/s. Implementations: "
            f"{', '.join(impls)}. Mode: {'quick' if opts.quick else 'full'}."
-           + ("" if opts.backend == "cpu" else f" Backend of ours: {opts.backend}."))
+           + ("" if opts.backend == "cpu" else f" Backend of ours: {opts.backend}.") + absent)
     center = sizes(opts.quick, opts.mode == "tiny")["center"]
     for axis, label in (("H", "hidden size H"), ("B", "batch B"), ("T", "sequence length T")):
         d = df[np.logical_and.reduce([df[k] == v for k, v in center.items() if k != axis])]
@@ -184,9 +194,9 @@ def report(results, opts, w):
         axes[0][0].legend(ncol=2)
         fig.tight_layout()
         fixed = ", ".join(f"{k} = {v}" for k, v in center.items() if k != axis)
+        who = "ours (solid) and PyTorch's (dashed) in the same run" if has_torch else "ours"
         w.figure(fig, f"gflops_vs_{axis}", f"Throughput against {label}",
-                 f"GFLOP/s of every cell against {label} ({fixed}, I = H), ours (solid) and PyTorch's (dashed) in the "
-                 "same run. Small per-step products run far below the machine's peak: at B = 1 each step is a "
+                 f"GFLOP/s of every cell against {label} ({fixed}, I = H), {who}. Small per-step products run far below the machine's peak: at B = 1 each step is a "
                  "matrix-vector product, bound by how fast the recurrent weights stream from cache, and at small H "
                  "the gate arithmetic is a large share of the work.")
     piv = df.pivot_table(index=["T", "B", "H", "mode", "impl"], columns="cell", values="ms").reset_index()
@@ -209,7 +219,7 @@ def report(results, opts, w):
     w.table(summary, "gru_lstm_summary", "GRU/LSTM time ratio against 0.75",
             "Per implementation and mode: the median ratio over all shapes, over the half of the shapes with the "
             "least work (H²·B·T) and the half with the most, and the shapes where it is lowest and highest.")
-    w.text(_ratio_text(summary))
+    w.text(_ratio_text(summary, has_torch))
     w.table(piv, "ratios", "Time ratios between cells", "Milliseconds per call of each cell, with GRU/LSTM and RNN/LSTM.")
     w.table(df, "throughput", "Every measurement",
             "One row per shape, cell, mode and implementation: milliseconds per call, GFLOP/s (recurrent product), "
@@ -231,7 +241,7 @@ def gru_lstm_summary(piv):
     return pd.DataFrame(rows)
 
 
-def _ratio_text(summary):
+def _ratio_text(summary, has_torch=True):
     parts = []
     for r in summary.itertuples():
         parts.append(f"{r.impl}, {r.mode.replace('_', '+')}: median {r.median:.2f} (least work {r.median_small_work:.2f}, "
@@ -243,8 +253,9 @@ def _ratio_text(summary):
             "hidden unit and step is in another proportion (the LSTM evaluates five transcendental functions, three "
             "sigmoids and two tanh; the GRU three, two sigmoids and one tanh, plus the reset gate's product inside the "
             "candidate), so where that work weighs most (small H and B: compare the least-work and most-work medians) "
-            "the ratio follows it rather than the products. PyTorch's ratio compares different code, not the cells: "
-            "its LSTM is oneDNN's fused kernel, its GRU a sequence of generic products and element-wise operations.")
+            "the ratio follows it rather than the products."
+            + (" PyTorch's ratio compares different code, not the cells: its LSTM is oneDNN's fused kernel, its GRU a "
+               "sequence of generic products and element-wise operations." if has_torch else ""))
 
 
 STUDY = Study(
@@ -255,4 +266,7 @@ STUDY = Study(
     compute=compute,
     report=report,
     description=__doc__,
+    # Every number here is a measurement of a machine at a moment (times, rates, ratios of times):
+    # reported, never a failure. What was measured (shapes, cells, implementations) must match.
+    reproduce={"*": {"*": TIMING, **dict.fromkeys(("T", "B", "H", "axis", "cell", "mode", "impl", "shapes"), EXACT)}},
 )
