@@ -94,7 +94,21 @@ def run_study(name, opts, extra=()):
             *(["--fresh"] if opts.fresh else []), *(["--no-progress"] if opts.no_progress else []), *extra]
     # A fresh process per study: one study's imports must not shape the next one's runtime (the
     # speed study needs PyTorch imported before the kernels start Numba's OpenMP threads).
-    subprocess.run([sys.executable, "-m", f"bpttlab.studies.{name}", *args], check=True)
+    done = subprocess.run([sys.executable, "-m", f"bpttlab.studies.{name}", *args])
+    if done.returncode != 0:
+        raise StudyFailed(name, done.returncode)
+
+
+class StudyFailed(Exception):
+    """A study's process ended with a nonzero exit status (its own message is above it)."""
+
+    def __init__(self, name, returncode):
+        super().__init__(name, returncode)
+        self.name, self.returncode = name, returncode
+
+    def __str__(self):
+        return (f"study {self.name} failed (exit status {self.returncode}; its own message is above); the results "
+                f"it finished are kept in its result store, so rerunning resumes where it stopped")
 
 
 def declarations(names=STUDIES):
@@ -170,5 +184,13 @@ def main(argv=None):
     return 0
 
 
+def cli(argv=None):
+    try:
+        return main(argv)
+    except StudyFailed as e:
+        print(f"regenerate: {e}", file=sys.stderr)
+        return 1
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli())

@@ -83,6 +83,20 @@ def test_unknown_study_names_are_refused_with_the_known_ones(capsys):
     assert "argument --only" in err and "'nosuch'" in err and "gradient_decay" in err
 
 
+def test_a_failing_study_ends_regenerate_with_a_message_not_a_traceback(monkeypatch, capsys):
+    ran = []
+
+    def fake_run(cmd, *args, **kwargs):
+        ran.append(cmd)
+        return subprocess.CompletedProcess(cmd, 3)
+
+    monkeypatch.setattr(regenerate.subprocess, "run", fake_run)
+    assert regenerate.cli(["--only", "tbptt", "clipping"]) == 1
+    assert len(ran) == 1  # stops at the first failure
+    err = capsys.readouterr().err
+    assert "study tbptt failed (exit status 3" in err and "Traceback" not in err
+
+
 def test_nox_knows_the_study_names_without_importing_them():
     pytest.importorskip("nox")
     sys.path.insert(0, str(TESTS.parent))

@@ -260,7 +260,7 @@ def _ratio_text(summary, has_torch=True):
 
 STUDY = Study(
     name="speed",
-    title="Speed: GRU against LSTM and RNN, ours against PyTorch",
+    title="Speed: GRU against LSTM and RNN, and against PyTorch where it is installed",
     version=1,
     configs=configs,
     compute=compute,
