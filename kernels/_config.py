@@ -142,6 +142,12 @@ UNIT_LOOP_MIN = 1 << 20
 
 # -- CUDA -------------------------------------------------------------------------------------
 
+# numba-cuda decorator options of every kernel and device function (cuda/_common.py applies
+# them; the simulator takes none). Line info costs no run time: it maps each PTX instruction to
+# its source line, for Nsight Compute and for the resource check (cuda/_resources.py), which
+# tells by it the float64 norm arithmetic of a float32 kernel from float64 that crept in.
+CUDA_JIT_OPTIONS = {"lineinfo": True}
+
 # Block reductions and the persistent kernels assume power-of-two blocks of at most this.
 MAX_TPB = 256
 # The simulator runs every thread as a Python thread: small blocks keep it fast.

@@ -32,7 +32,7 @@ def _gemm_kernel(dtype, tile):
     nbt = getattr(cuda_types, np.dtype(dtype).name)
     A_SHAPE, B_SHAPE = (BK, BM + PAD), (BK, BN + PAD)  # shared-array shapes must be closure constants
 
-    @cuda.jit
+    @gc.jit
     def gemm(A, Bm, C, bias, M, N, K, ta, tb, accumulate, has_bias):
         As = cuda.shared.array(A_SHAPE, nbt)
         Bs = cuda.shared.array(B_SHAPE, nbt)
@@ -106,7 +106,7 @@ def _gemm_kernel(dtype, tile):
     return gemm
 
 
-@cuda.jit
+@gc.jit
 def _colsum(a, out, accumulate):
     c = cuda.grid(1)
     n = cuda.gridsize(1)

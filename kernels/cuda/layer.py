@@ -60,7 +60,7 @@ def _step_kernels(family):
     fwd_unit, bwd_unit = mod.fwd_unit, mod.bwd_unit
     has_c = family == "lstm"
 
-    @cuda.jit
+    @gc.jit
     def fwd_step(ph, xp, hs, cs, acts, aux, w, b_hh, peep, t, p, q, cp, cq, gi, variant):
         B = hs.shape[1]
         H = hs.shape[2]
@@ -72,7 +72,7 @@ def _step_kernels(family):
             fwd_unit(ph, xp, hs, cs, acts, aux, w, xp.shape[2], j, H, b_hh, peep, t, p, q, cp, cq, gi, b, j, H,
                      variant)
 
-    @cuda.jit
+    @gc.jit
     def bwd_step(mode, hs, cs, acts, aux, w, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj, rec, acc_ss,
                  t, tp, has_prev, reverse, variant, renorm, ngs, ssp, scl, nrm_h, nrm_c):
         B = hs.shape[1]
@@ -84,7 +84,7 @@ def _step_kernels(family):
             p = t
             q = t + 1
         u = cuda.grid(1)
-        mh = sh = ph = mc = sc = pc = 0.0
+        mh = sh = ph = mc = sc = pc = 0.0  # f64: norms
         if u < B * H:
             b = u // H
             j = u - b * H
@@ -114,7 +114,7 @@ def _persistent_kernels(family, dtype_name):
     has_c = family == "lstm"
     nbt = getattr(cuda_types, dtype_name)  # a Numba type: the simulator sizes dynamic shared arrays by it
 
-    @cuda.jit
+    @gc.jit
     def fwd_persist(xp, hs, cs, acts, aux, w_t, b_hh, peep, reverse, training, variant, G, nph, Jb):
         ws = cuda.shared.array(0, nbt)
         T = xp.shape[0]
@@ -163,7 +163,7 @@ def _persistent_kernels(family, dtype_name):
                     e += nt
                 grid.sync()
 
-    @cuda.jit
+    @gc.jit
     def bwd_persist(hs, cs, acts, aux, w_hh, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj_lo, inj_hi,
                     rec_lo, rec_hi, ts, te, reverse, variant, renorm, ngs, ssp, scl, nrm_h, nrm_c, cho, carry_out, Jb):
         ws = cuda.shared.array(0, nbt)
@@ -201,7 +201,7 @@ def _persistent_kernels(family, dtype_name):
             inj = inj_lo <= t and t <= inj_hi
             rec = rec_lo <= t and t <= rec_hi
             if renorm and has_prev:
-                mh = sh = ph = 0.0
+                mh = sh = ph = 0.0  # f64: norms
                 e = tid
                 while e < nj * B:
                     b = e // nj
@@ -215,7 +215,7 @@ def _persistent_kernels(family, dtype_name):
                 block_norm(mh, sh, ph, ssp, t)
                 grid.sync()
             mode = GATE if renorm else FUSED
-            mh = sh = ph = mc = sc = pc = 0.0
+            mh = sh = ph = mc = sc = pc = 0.0  # f64: norms
             e = tid
             while e < nj * B:
                 b = e // nj
