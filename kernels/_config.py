@@ -152,9 +152,16 @@ CUDA_JIT_OPTIONS = {"lineinfo": True}
 MAX_TPB = 256
 # The simulator runs every thread as a Python thread: small blocks keep it fast.
 SIM_TPB = 8
-# Static shared memory per block without an opt-in attribute; the W_hh slice of a
-# persistent block must fit in it beside block_norm's three float64 buffers.
-SMEM_LIMIT = 48 * 1024 - 3 * MAX_TPB * 8
+# Shared memory a block may use without an opt-in attribute. A persistent block's W_hh slice
+# is dynamic shared memory; past this, the launch first raises the kernel's
+# CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES up to the device's opt-in limit (227 KB on
+# sm_90), where the device allows it.
+SMEM_LIMIT = 48 * 1024
+# Static shared memory of the persistent kernels: block_norm's three float64 buffers, in the
+# backward kernel only (tests/test_cuda_resources.py checks these against ptxas).
+PERSIST_STATIC_SMEM = {"fwd": 0, "bwd": 3 * MAX_TPB * 8}
+# Whether the persistent kernels may opt in to more than SMEM_LIMIT of dynamic shared memory.
+SMEM_OPT_IN = True
 # The tiled matmul (cuda/_gemm.py): BM, BN, BK, TM, TN. On a GPU 256 threads, 16 outputs
 # each; in the simulator small tiles, so that a test's ragged edges cross several tiles.
 REAL_TILE = (64, 64, 16, 4, 4)

@@ -57,3 +57,90 @@ def test_gemm_strides_over_column_tiles(monkeypatch, ta, tb):
     c = cuda.to_device(c0)
     _gemm.gemm(cuda.to_device(a), cuda.to_device(b), c, ta, tb, accumulate=True, bias=cuda.to_device(bias))
     np.testing.assert_allclose(c.copy_to_host(), want, rtol=1e-12, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# the persistent plan
+# --------------------------------------------------------------------------------------
+
+def _tpb(n):
+    return min(256, max(32, 1 << (max(n, 1) - 1).bit_length()))
+
+
+@needs_numba_cuda
+def test_plan_persistent_pure():
+    from bpttlab.kernels.cuda.layer import plan_persistent
+
+    col = 4 * 4 * 1000  # float32 LSTM, H = 1000: 16 KB per unit's column
+    # One block (the simulator): W_hh must fit whole.
+    assert plan_persistent(2, 8, 16, 0, 48 * 1024, lambda tpb, smem: 1, _tpb) == (1, 32, 2, 32)
+    assert plan_persistent(1000, 8, col, 0, 48 * 1024, lambda tpb, smem: 1, _tpb) is None
+    # Many blocks: the smallest slice whose grid fits, with the block size of that slice.
+    seen = []
+
+    def coop(tpb, smem):
+        seen.append((tpb, smem))
+        return 400
+
+    assert plan_persistent(1000, 8, col, 0, 48 * 1024, coop, _tpb) == (334, 32, 3, 3 * col)
+    assert seen[-1] == (32, 3 * col)  # the occupancy is asked for the real block size and memory
+    # Static shared memory counts against the cap: 48 KB - 6 KB leaves room for 2 columns.
+    assert plan_persistent(1000, 8, col, 6144, 48 * 1024, lambda tpb, smem: 1000, _tpb)[2] == 1
+    assert plan_persistent(1000, 8, col, 6144, 48 * 1024, lambda tpb, smem: 400, _tpb) is None
+    # An opt-in cap past 48 KB makes room for bigger slices.
+    assert plan_persistent(1000, 8, col, 6144, 227 * 1024, lambda tpb, smem: 100, _tpb) == (100, 128, 10, 10 * col)
+
+
+@needs_numba_cuda
+def test_occupancy_model_and_h_limits():
+    """The H100 occupancy model on known cases, and the H limits growing with the opt-in."""
+    from bpttlab.kernels.cuda.layer import H100, occupancy_blocks, persistent_h_limit
+
+    assert occupancy_blocks(H100, 32, 256, 0) == 8 * 132  # threads bound: 2048 / 256
+    assert occupancy_blocks(H100, 128, 256, 0) == 2 * 132  # registers: 65536 / (128 * 256)
+    assert occupancy_blocks(H100, 32, 32, 100 * 1024) == 2 * 132  # shared memory, 1 KB reserved per block
+    lo = persistent_h_limit(4, 4, 64, 96, 0, opt_in=False, h_max=2000)
+    hi = persistent_h_limit(4, 4, 64, 96, 0, opt_in=True, h_max=2000)
+    assert 0 < lo <= hi
+
+
+@needs_numba_cuda
+def test_persistent_launch_error_falls_back(monkeypatch):
+    """A launch the device refuses runs per step instead ("auto"), with a warning; True raises."""
+    import os
+
+    if os.environ.get("NUMBA_ENABLE_CUDASIM", "0") in ("", "0"):
+        pytest.skip("runs in the CUDA simulator")
+    from bpttlab import kernels
+    from bpttlab.kernels.cuda import layer
+
+    class CudaAPIError(Exception):  # the name numba-cuda's driver errors carry
+        pass
+
+    real = layer.gc.launch
+
+    def launch(kernel, griddim, blockdim, args, sharedmem=0):
+        if kernel.py_func.__name__ in ("fwd_persist", "bwd_persist"):
+            raise CudaAPIError("CUDA_ERROR_COOPERATIVE_LAUNCH_TOO_LARGE")
+        return real(kernel, griddim, blockdim, args, sharedmem)
+
+    monkeypatch.setattr(layer.gc, "launch", launch)
+    monkeypatch.setattr(layer, "_UNAVAILABLE", [])
+    rng = np.random.default_rng(5)
+    cpu = kernels.Network("gru", 3, 4, 1, False, backend="cpu")
+    gpu = kernels.Network("gru", 3, 4, 1, False, backend="cuda")
+    p = cpu.init_params(seed=1)
+    x = rng.standard_normal((3, 2, 3))
+    dy = rng.standard_normal((3, 2, 4))
+    with pytest.warns(UserWarning, match="persistent CUDA kernel unavailable"):
+        fg = gpu.forward(p, x)
+    fc = cpu.forward(p, x)
+    np.testing.assert_allclose(fg.y, fc.y, rtol=1e-10, atol=1e-12)
+    gg, gc_ = gpu.backward(fg.tape, dy), cpu.backward(fc.tape, dy)
+    for k in gc_.params:
+        np.testing.assert_allclose(gg.params[k], gc_.params[k], rtol=1e-10, atol=1e-12)
+    assert layer._UNAVAILABLE
+    monkeypatch.setattr(layer, "_UNAVAILABLE", [])
+    gpu._impl.persistent = True
+    with pytest.raises(CudaAPIError):
+        gpu.forward(p, x)
