@@ -112,6 +112,10 @@ def ptxas_info(ptx, arch="sm_90", ptxas=None):
                            capture_output=True, text=True, check=False)
     if r.returncode:
         raise RuntimeError(f"ptxas failed: {r.stderr[-2000:]}")
+    # In relocatable code ptxas reports no shared memory (static shared arrays are placed at
+    # link time): it is the sum of the PTX's static .shared declarations (dynamic shared
+    # memory is an ".extern .shared" array of size 0, not counted).
+    declared = sum(int(m.group(1)) for m in re.finditer(r"^\s*(?:\.visible\s+)?\.shared\s[^;\[]*\[(\d+)\];", ptx, re.M))
     out, cur = {}, None
     for line in r.stderr.splitlines():
         m = re.search(r"Compiling entry function '([^']+)'", line)
@@ -130,6 +134,8 @@ def ptxas_info(ptx, arch="sm_90", ptxas=None):
         m = re.search(r"(\d+) bytes smem", line)
         if m:
             cur["smem"] = int(m.group(1))
+    for v in out.values():
+        v["smem"] = max(v["smem"], declared)
     return out
 
 
@@ -138,7 +144,8 @@ def label(kernel, sig):
     fn = kernel.py_func
     fam = ""
     try:
-        unit = inspect.getclosurevars(fn).nonlocals.get("fwd_unit")
+        nl = inspect.getclosurevars(fn).nonlocals
+        unit = nl.get("fwd_unit", nl.get("bwd_unit"))
     except (TypeError, ValueError):
         unit = None
     if unit is not None:
@@ -183,32 +190,75 @@ def compile_all(cc=(9, 0), **which):
     return [(label(k, s), k, s, ptx) for k, s, ptx in keep.values()]
 
 
-def table(cc=(9, 0), arch="sm_90", **which):
-    """Rows of (label, f64 allowed, f64 other, registers, spill stores, spill loads, static smem)."""
+def persistent_regs(rows):
+    """{(family, dtype, "fwd"/"bwd"): the most registers of that persistent kernel's
+    specializations} from report()'s rows."""
+    out = {}
+    for r in rows:
+        name = r["kernel"].split()
+        kind = {"fwd_persist": "fwd", "bwd_persist": "bwd"}.get(name[-2])
+        if kind is None:
+            continue
+        key = (name[0], name[-1], kind)
+        out[key] = max(out.get(key, 0), r["registers"])
+    return out
+
+
+FAMILY_GATES = {"lstm": 4, "gru": 3, "rnn": 1}
+DOC_BATCH = 64  # the batch size the documented H limits are for
+
+
+def h_limits(rows, B=DOC_BATCH):
+    """{(family, dtype): the largest H the persistent kernels (forward and backward) are chosen
+    for on an H100 at batch B}, from the registers ptxas gave them."""
+    from .._config import PERSIST_STATIC_SMEM  # noqa: PLC0415
+    from .layer import persistent_h_limit  # noqa: PLC0415
+
+    regs = persistent_regs(rows)
+    out = {}
+    for fam, G in FAMILY_GATES.items():
+        for dt, size in (("float32", 4), ("float64", 8)):
+            lims = [persistent_h_limit(G, size, B, regs[(fam, dt, k)], PERSIST_STATIC_SMEM[k], h_max=4096)
+                    for k in ("fwd", "bwd") if (fam, dt, k) in regs]
+            out[(fam, dt)] = min(lims)
+    return out
+
+
+def report(cc=(9, 0), arch="sm_90", **which):
+    """One dict per specialization: kernel, f64_norms, f64_other (the first few, with their
+    lines), registers, spill_stores, spill_loads, smem (static), and blocks_per_sm: the H100
+    occupancy of a 256-thread block without dynamic shared memory."""
+    from .layer import H100, occupancy_blocks  # noqa: PLC0415
+
     srcs = _sources()
     rows = []
     for name, _k, _s, ptx in compile_all(cc, **which):
         allowed, other = f64_ops(ptx, srcs)
         info = next(iter(ptxas_info(ptx, arch).values()))
-        rows.append((name, len(allowed), len(other), info["registers"], info["spill_stores"], info["spill_loads"],
-                     info["smem"]))
-    return rows
+        rows.append({"kernel": name, "f64_norms": len(allowed), "f64_other": len(other),
+                     "f64_other_where": sorted({f"{f}:{ln} {op}" for op, f, ln in other})[:10], **info,
+                     "blocks_per_sm": occupancy_blocks(H100, info["registers"], 256, info["smem"]) // H100["sms"]})
+    return sorted(rows, key=lambda r: r["kernel"])
+
+
+def markdown(rows):
+    lines = ["| kernel | registers | spills st/ld (B) | static smem (B) | blocks/SM at 256 thr. (H100) | "
+             "f64 ops: norms / other |", "|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['kernel']} | {r['registers']} | {r['spill_stores']}/{r['spill_loads']} | {r['smem']} | "
+                     f"{r['blocks_per_sm']} | {r['f64_norms']} / {r['f64_other']} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
+    import json
     import sys
 
-    rows = table()
-    show_other = "--where" in sys.argv
-    print("| kernel | f64 (norms) | f64 (other) | registers | spill st/ld (B) | static smem (B) |")
-    print("|---|---|---|---|---|---|")
-    for r in sorted(rows):
-        print(f"| {r[0]} | {r[1]} | {r[2]} | {r[3]} | {r[4]}/{r[5]} | {r[6]} |")
-    if show_other:
-        srcs = _sources()
-        for name, _k, _s, ptx in sorted(compile_all(), key=lambda r: r[0]):
-            _, other = f64_ops(ptx, srcs)
-            if other and "float32" in name:
-                from collections import Counter  # noqa: PLC0415
-
-                print(name, Counter((f, ln) for _, f, ln in other).most_common())
+    rows = report()
+    if "--json" in sys.argv:
+        lim = {f"{k[0]} {k[1]}": v for k, v in h_limits(rows).items()}
+        print(json.dumps({"rows": rows, "h_limits": lim}))
+    else:
+        print(markdown(rows))
+        for (fam, dt), h in sorted(h_limits(rows).items()):
+            print(f"persistent H limit (H100, B = {DOC_BATCH}): {fam} {dt}: {h}")
