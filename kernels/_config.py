@@ -65,15 +65,20 @@ SOURCE_DIGEST = _source_digest()
 
 
 @contextmanager
-def numba_cache_dir():
-    """Numba's cache directory, for the kernels decorated inside the block only."""
-    user = numba_config.CACHE_DIR
+def numba_cache_dir(config=None):
+    """Numba's cache directory, for the kernels decorated inside the block only.
+
+    config: the settings module whose CACHE_DIR to set; numba.core.config by default, and
+    numba-cuda's own (numba.cuda.core.config) for the CUDA kernels.
+    """
+    config = config or numba_config
+    user = config.CACHE_DIR
     base = Path(user) / "bpttlab" if user else _PACKAGE / "__pycache__"
-    numba_config.CACHE_DIR = os.fspath(base / f"numba-{SOURCE_DIGEST}")
+    config.CACHE_DIR = os.fspath(base / f"numba-{SOURCE_DIGEST}")
     try:
         yield
     finally:
-        numba_config.CACHE_DIR = user
+        config.CACHE_DIR = user
 
 
 # -- CPU threads ------------------------------------------------------------------------------
@@ -147,6 +152,10 @@ UNIT_LOOP_MIN = 1 << 20
 # its source line, for Nsight Compute and for the resource check (cuda/_resources.py), which
 # tells by it the float64 norm arithmetic of a float32 kernel from float64 that crept in.
 CUDA_JIT_OPTIONS = {"lineinfo": True}
+# The kernels' (not device functions') machine code goes to Numba's on-disk cache, in the
+# directory keyed on every kernel source (numba_cache_dir), so a process does not recompile
+# the ~45 specializations (~30 s); numba-cuda caches cooperative kernels too.
+CUDA_CACHE = True
 
 # Block reductions and the persistent kernels assume power-of-two blocks of at most this.
 MAX_TPB = 256

@@ -144,3 +144,60 @@ def test_persistent_launch_error_falls_back(monkeypatch):
     gpu._impl.persistent = True
     with pytest.raises(CudaAPIError):
         gpu.forward(p, x)
+
+
+# --------------------------------------------------------------------------------------
+# the on-disk cache of the compiled kernels
+# --------------------------------------------------------------------------------------
+
+_CACHE_KEYS = """
+import hashlib
+import numba.cuda.dispatcher as dispatcher
+from numba.cuda import types as T
+
+class _Device:  # kernels are built, not compiled: no GPU needed
+    compute_capability = (9, 0)
+
+dispatcher.get_current_device = _Device
+from bpttlab.kernels._config import REAL_TILE, SOURCE_DIGEST
+from bpttlab.kernels.cuda import _common, _gemm, layer
+
+class _Codegen:
+    def magic_tuple(self):
+        return ("sm_90",)
+
+ks = [_common._fill1, _common._ew3, _common._transpose, _common._finish_norms, _common._slice_sumsq, _gemm._colsum]
+for fam in ("rnn", "lstm", "gru"):
+    ks += list(layer._step_kernels(fam))
+    for dt in ("float32", "float64"):
+        ks += list(layer._persistent_kernels(fam, dt))
+for dt in ("float32", "float64"):
+    ks.append(_gemm._gemm_kernel(dt, REAL_TILE))
+keys = set()
+for k in ks:
+    assert k._cache is not None and SOURCE_DIGEST in k._cache._cache_path, k
+    keys.add((k._cache._cache_path, k._cache._impl.filename_base, str(k._cache._index_key((T.float32,), _Codegen()))))
+print(len(ks), len(keys), hashlib.sha256(repr(sorted(keys)).encode()).hexdigest())
+"""
+
+
+@needs_numba_cuda
+def test_kernels_are_cached_under_distinct_stable_keys():
+    """Every kernel caches in the source-digest directory; the closures' kernels (one per cell
+    family, dtype and tile) get distinct cache keys, the same in every process."""
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    outs = []
+    for _ in range(2):
+        r = subprocess.run([sys.executable, "-c", _CACHE_KEYS], env=env, cwd=root, capture_output=True, text=True,
+                           timeout=600)
+        assert r.returncode == 0, r.stderr[-4000:]
+        outs.append(r.stdout.split())
+    n, distinct, digest = outs[0]
+    assert n == distinct == "26"
+    assert outs[1][2] == digest

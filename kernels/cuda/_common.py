@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from .._config import CUDA_JIT_OPTIONS, MAX_TPB, SIM_TPB, cuda_simulator_requested
+from .._config import CUDA_CACHE, CUDA_JIT_OPTIONS, MAX_TPB, SIM_TPB, cuda_simulator_requested, numba_cache_dir
 from .._validation import is_device_array  # noqa: F401 - part of this module's interface
 
 try:
@@ -27,11 +27,19 @@ except ImportError:  # an older numba-cuda layout
 
 
 def jit(fn=None, device=False):
-    """cuda.jit with the options of _config.CUDA_JIT_OPTIONS (none in the simulator)."""
-    opts = {} if SIMULATOR else dict(CUDA_JIT_OPTIONS)
-    if fn is None:
-        return lambda f: cuda.jit(f, device=device, **opts)
-    return cuda.jit(fn, device=device, **opts)
+    """cuda.jit with the options of _config (none in the simulator); kernels are cached on
+    disk (CUDA_CACHE) in the directory keyed on every kernel source."""
+    if SIMULATOR:
+        return cuda.jit(device=device) if fn is None else cuda.jit(fn, device=device)
+    opts = dict(CUDA_JIT_OPTIONS, cache=CUDA_CACHE and not device)
+
+    def decorate(f):
+        from numba.cuda.core import config as cuda_config  # noqa: PLC0415 - numba-cuda's own settings
+
+        with numba_cache_dir(cuda_config):
+            return cuda.jit(f, device=device, **opts)
+
+    return decorate if fn is None else decorate(fn)
 
 
 # Backward step modes. FUSED: the recurrent product of the previous step's error, the
