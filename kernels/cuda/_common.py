@@ -136,12 +136,13 @@ def dot_rows(src, i0, b, w, ldw, wb, r0, r1):
 
 
 @jit(device=True)
-def enter(raw, dcv, has_prev, renorm, inj, g, ngs, ssp, nbk, scl, t, tp):
+def enter(raw, dcv, has_prev, renorm, inj, g, ngs, nrm, scl, t, tp):
     """The carry entering step t: renormalized (log_norms mode) and with dL/dh_t injected.
 
     Mirrors the CPU's renormalize (of the previous step's carry) followed by inject; in
     log_norms mode every thread derives the same log-scale from what earlier launches
-    reduced: the norm partials ssp[t] of the raw carry and ngs[t] = sum of squares of dy[t].
+    reduced: nrm, the raw carry's norm (block_combined_norm of its partials), and ngs[t] =
+    sum of squares of dy[t].
     Returns (dh, dc, log-scale).
     """
     # The log-scale and the rescaling factors stay float64 in the float32 kernels too: a
@@ -151,7 +152,7 @@ def enter(raw, dcv, has_prev, renorm, inj, g, ngs, ssp, nbk, scl, t, tp):
     if renorm:
         if has_prev:
             s = scl[tp]  # f64: norms
-            n = combine_norm(ssp, t, nbk)
+            n = nrm  # f64: norms
             if n > 0.0 and not math.isinf(n):  # f64: norms
                 inv = 1.0 / n  # f64: norms
                 raw = like(raw, raw * inv)  # f64: norms
@@ -263,6 +264,18 @@ def combine_ms(part, t, nbk):
 def combine_norm(part, t, nbk):
     m, s = combine_ms(part, t, nbk)
     return m * math.sqrt(s)
+
+
+@jit(device=True)
+def block_combined_norm(part, t, nbk):
+    """combine_norm(part, t, nbk), computed by one thread and shared with its block, instead of
+    every thread reading all nbk partials. Every thread of the block must call it."""
+    buf = cuda.shared.array(1, np.float64)
+    cuda.syncthreads()  # the previous call's readers are done
+    if cuda.threadIdx.x == 0:
+        buf[0] = combine_norm(part, t, nbk)
+    cuda.syncthreads()
+    return buf[0]
 
 
 @jit

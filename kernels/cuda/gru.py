@@ -50,7 +50,7 @@ def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp
 
 @jit(device=True)
 def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj,
-             t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j, H):
+             t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j, H):
     """Returns (dL/dh_t, 0), in the array type, for the norms (PROD mode: the raw carry, 0).
 
     Reset-after: dg receives dL/d(input-side pre-activations) and dgh dL/d(W_hh h + b_hh),
@@ -83,7 +83,7 @@ def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, 
     g_in = raw * zero
     if inj:
         g_in = dy[t - dy_off, b, col0 + j]
-    gv, _, s = enter(raw, zero, has_prev, renorm, inj, g_in, ngs, ssp, nbk, scl, t, tp)
+    gv, _, s = enter(raw, zero, has_prev, renorm, inj, g_in, ngs, nrm, scl, t, tp)
     if renorm and b == 0 and j == 0:
         scl[t] = s
     z = acts[t, b, H + j]

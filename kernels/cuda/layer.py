@@ -41,7 +41,7 @@ from .._config import PERSIST_STATIC_SMEM, SMEM_LIMIT, SMEM_OPT_IN
 from ..cells import GRU_RESET_BEFORE
 from . import _common as gc
 from . import gru, lstm, rnn
-from ._common import FUSED, GATE, PHASE_B, PROD, block_norm, norm_acc
+from ._common import FUSED, GATE, PHASE_B, PROD, block_combined_norm, block_norm, norm_acc
 from ._gemm import colsum, gemm
 
 FAMILIES = {"rnn": rnn, "lstm": lstm, "gru": gru}
@@ -86,12 +86,15 @@ def _step_kernels(family):
             q = t + 1
         u = cuda.grid(1)
         mh = sh = ph = mc = sc = pc = 0.0  # f64: norms
+        nrm = 0.0  # f64: norms
+        if mode == GATE and renorm and has_prev:  # uniform: the whole block calls it
+            nrm = block_combined_norm(ssp, t, cuda.gridDim.x)
         if u < B * H:
             b = u // H
             j = u - b * H
             # w: W_hh (G*H, H) flattened; unit j's column is j, row stride H.
             vh, vc = bwd_unit(mode, hs, cs, acts, aux, w, H, j, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
-                              inj, t, tp, p, q, has_prev, variant, renorm, ngs, ssp, cuda.gridDim.x, scl, b, j, H)
+                              inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j, H)
             mh, sh, ph = norm_acc(vh, mh, sh, ph)
             if acc_ss:  # the raw carry's norm is over (dh, dc) together
                 mh, sh, ph = norm_acc(vc, mh, sh, ph)
@@ -201,6 +204,7 @@ def _persistent_kernels(family, dtype_name):
             has_prev = k > 0
             inj = inj_lo <= t and t <= inj_hi
             rec = rec_lo <= t and t <= rec_hi
+            nrm = 0.0  # f64: norms
             if renorm and has_prev:
                 mh = sh = ph = 0.0  # f64: norms
                 e = tid
@@ -208,7 +212,7 @@ def _persistent_kernels(family, dtype_name):
                     b = e // nj
                     jl = e - b * nj
                     vh, vc = bwd_unit(PROD, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
-                                      col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b,
+                                      col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b,
                                       j0 + jl, H)
                     mh, sh, ph = norm_acc(vh, mh, sh, ph)
                     mh, sh, ph = norm_acc(vc, mh, sh, ph)
@@ -216,13 +220,15 @@ def _persistent_kernels(family, dtype_name):
                 block_norm(mh, sh, ph, ssp, t)
                 grid.sync()
             mode = GATE if renorm else FUSED
+            if renorm and has_prev:  # after the barrier that completed ssp[t]
+                nrm = block_combined_norm(ssp, t, nbk)
             mh = sh = ph = mc = sc = pc = 0.0  # f64: norms
             e = tid
             while e < nj * B:
                 b = e // nj
                 jl = e - b * nj
                 vh, vc = bwd_unit(mode, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
-                                  col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j0 + jl, H)
+                                  col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j0 + jl, H)
                 mh, sh, ph = norm_acc(vh, mh, sh, ph)
                 mc, sc, pc = norm_acc(vc, mc, sc, pc)
                 e += nt
@@ -237,7 +243,7 @@ def _persistent_kernels(family, dtype_name):
                     b = e // nj
                     jl = e - b * nj
                     bwd_unit(PHASE_B, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
-                             inj, t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j0 + jl, H)
+                             inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j0 + jl, H)
                     e += nt
                 grid.sync()
         if carry_out:
@@ -247,7 +253,7 @@ def _persistent_kernels(family, dtype_name):
                 b = e // nj
                 jl = e - b * nj
                 bwd_unit(PROD, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
-                         False, t, t, t, t, True, variant, False, ngs, ssp, nbk, scl, b, j0 + jl, H)
+                         False, t, t, t, t, True, variant, False, ngs, nrm, scl, b, j0 + jl, H)
                 e += nt
 
     return fwd_persist, bwd_persist

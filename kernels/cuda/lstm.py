@@ -57,7 +57,7 @@ def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp
 
 @jit(device=True)
 def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj,
-             t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j, H):
+             t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j, H):
     """Returns (dL/dh_t, dL/dc_t), in the array type, for the norms (PROD mode: the raw carry (dh, dc))."""
     cifg = variant == LSTM_CIFG
     peephole = variant == LSTM_PEEPHOLE
@@ -74,7 +74,7 @@ def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, 
     g_in = raw * zero
     if inj:
         g_in = dy[t - dy_off, b, col0 + j]
-    g_h, dcv, s = enter(raw, dcv, has_prev, renorm, inj, g_in, ngs, ssp, nbk, scl, t, tp)
+    g_h, dcv, s = enter(raw, dcv, has_prev, renorm, inj, g_in, ngs, nrm, scl, t, tp)
     if renorm and b == 0 and j == 0:
         scl[t] = s
     c = cs[q, b, j]

@@ -32,7 +32,7 @@ def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp
 
 @jit(device=True)
 def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj,
-             t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j, H):
+             t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j, H):
     """Returns (dL/dh_t, 0), in the array type, for the norms (PROD mode: the raw carry, 0)."""
     raw = dh[b, j]
     one = like(raw, 1)  # not 1 or 0.0: keeps the float32 kernels' arithmetic float32
@@ -45,7 +45,7 @@ def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, 
     g = raw * zero
     if inj:
         g = dy[t - dy_off, b, col0 + j]
-    v, _, s = enter(raw, zero, has_prev, renorm, inj, g, ngs, ssp, nbk, scl, t, tp)
+    v, _, s = enter(raw, zero, has_prev, renorm, inj, g, ngs, nrm, scl, t, tp)
     if renorm and b == 0 and j == 0:
         scl[t] = s
     h = hs[q, b, j]
