@@ -321,14 +321,13 @@ def persistent_h_limit(gates, itemsize, B, regs, static_smem, dev=H100, opt_in=T
 
 def _set_dynamic_smem(ck, nbytes):
     """Let a compiled kernel take nbytes of dynamic shared memory (past 48 KB needs the opt-in)."""
-    from cuda.bindings import driver as cu  # noqa: PLC0415 - real GPU only
+    from numba.cuda.cudadrv.driver import binding, driver  # noqa: PLC0415 - real GPU only
 
     cufunc = ck._codelibrary.get_cufunc()
-    attr = cu.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
-    # As numba-cuda sets the carveout (CudaPythonFunction.set_shared_memory_carveout).
-    err, = cu.cuKernelSetAttribute(attr, int(nbytes), cufunc.handle, cufunc.device.id)
-    if err != cu.CUresult.CUDA_SUCCESS:
-        raise RuntimeError(f"cuKernelSetAttribute(MAX_DYNAMIC_SHARED_SIZE_BYTES, {nbytes}) failed: {err}")
+    attr = binding.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+    # As numba-cuda sets the carveout (CudaPythonFunction.set_shared_memory_carveout); its
+    # driver wrapper raises CudaAPIError on failure.
+    driver.cuKernelSetAttribute(attr, int(nbytes), cufunc.handle, cufunc.device.id)
 
 
 def _device_plan(kern, args_of, H, B, col_bytes, static_smem):
