@@ -166,9 +166,10 @@ SIM_TPB = 8
 # CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES up to the device's opt-in limit (227 KB on
 # sm_90), where the device allows it.
 SMEM_LIMIT = 48 * 1024
-# Static shared memory of the persistent kernels: block_norm's three float64 buffers, in the
-# backward kernel only (tests/test_cuda_resources.py checks these against ptxas).
-PERSIST_STATIC_SMEM = {"fwd": 0, "bwd": 3 * MAX_TPB * 8}
+# Static shared memory of the persistent kernels: block_norm's three float64 buffers and
+# block_combined_norm's one float64, in the backward kernel only (tests/test_cuda_resources.py
+# checks these against the compiled code).
+PERSIST_STATIC_SMEM = {"fwd": 0, "bwd": 3 * MAX_TPB * 8 + 8}
 # Whether the persistent kernels may opt in to more than SMEM_LIMIT of dynamic shared memory.
 SMEM_OPT_IN = True
 # The tiled matmul (cuda/_gemm.py): BM, BN, BK, TM, TN. On a GPU 256 threads, 16 outputs
