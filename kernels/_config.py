@@ -65,15 +65,20 @@ SOURCE_DIGEST = _source_digest()
 
 
 @contextmanager
-def numba_cache_dir():
-    """Numba's cache directory, for the kernels decorated inside the block only."""
-    user = numba_config.CACHE_DIR
+def numba_cache_dir(config=None):
+    """Numba's cache directory, for the kernels decorated inside the block only.
+
+    config: the settings module whose CACHE_DIR to set; numba.core.config by default, and
+    numba-cuda's own (numba.cuda.core.config) for the CUDA kernels.
+    """
+    config = config or numba_config
+    user = config.CACHE_DIR
     base = Path(user) / "bpttlab" if user else _PACKAGE / "__pycache__"
-    numba_config.CACHE_DIR = os.fspath(base / f"numba-{SOURCE_DIGEST}")
+    config.CACHE_DIR = os.fspath(base / f"numba-{SOURCE_DIGEST}")
     try:
         yield
     finally:
-        numba_config.CACHE_DIR = user
+        config.CACHE_DIR = user
 
 
 # -- CPU threads ------------------------------------------------------------------------------
@@ -142,13 +147,31 @@ UNIT_LOOP_MIN = 1 << 20
 
 # -- CUDA -------------------------------------------------------------------------------------
 
+# numba-cuda decorator options of every kernel and device function (cuda/_common.py applies
+# them; the simulator takes none). Line info costs no run time: it maps each PTX instruction to
+# its source line, for Nsight Compute and for the resource check (cuda/_resources.py), which
+# tells by it the float64 norm arithmetic of a float32 kernel from float64 that crept in.
+CUDA_JIT_OPTIONS = {"lineinfo": True}
+# The kernels' (not device functions') machine code goes to Numba's on-disk cache, in the
+# directory keyed on every kernel source (numba_cache_dir), so a process does not recompile
+# the ~45 specializations (~30 s); numba-cuda caches cooperative kernels too.
+CUDA_CACHE = True
+
 # Block reductions and the persistent kernels assume power-of-two blocks of at most this.
 MAX_TPB = 256
 # The simulator runs every thread as a Python thread: small blocks keep it fast.
 SIM_TPB = 8
-# Static shared memory per block without an opt-in attribute; the W_hh slice of a
-# persistent block must fit in it beside block_norm's three float64 buffers.
-SMEM_LIMIT = 48 * 1024 - 3 * MAX_TPB * 8
+# Shared memory a block may use without an opt-in attribute. A persistent block's W_hh slice
+# is dynamic shared memory; past this, the launch first raises the kernel's
+# CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES up to the device's opt-in limit (227 KB on
+# sm_90), where the device allows it.
+SMEM_LIMIT = 48 * 1024
+# Static shared memory of the persistent kernels: block_norm's three float64 buffers and
+# block_combined_norm's one float64, in the backward kernel only (tests/test_cuda_resources.py
+# checks these against the compiled code).
+PERSIST_STATIC_SMEM = {"fwd": 0, "bwd": 3 * MAX_TPB * 8 + 8}
+# Whether the persistent kernels may opt in to more than SMEM_LIMIT of dynamic shared memory.
+SMEM_OPT_IN = True
 # The tiled matmul (cuda/_gemm.py): BM, BN, BK, TM, TN. On a GPU 256 threads, 16 outputs
 # each; in the simulator small tiles, so that a test's ragged edges cross several tiles.
 REAL_TILE = (64, 64, 16, 4, 4)

@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import cuda
 
-from .._config import MAX_TPB, SIM_TPB, cuda_simulator_requested
+from .._config import CUDA_CACHE, CUDA_JIT_OPTIONS, MAX_TPB, SIM_TPB, cuda_simulator_requested, numba_cache_dir
 from .._validation import is_device_array  # noqa: F401 - part of this module's interface
 
 try:
@@ -26,6 +26,22 @@ except ImportError:  # an older numba-cuda layout
     SIMULATOR = cuda_simulator_requested()
 
 
+def jit(fn=None, device=False):
+    """cuda.jit with the options of _config (none in the simulator); kernels are cached on
+    disk (CUDA_CACHE) in the directory keyed on every kernel source."""
+    if SIMULATOR:
+        return cuda.jit(device=device) if fn is None else cuda.jit(fn, device=device)
+    opts = dict(CUDA_JIT_OPTIONS, cache=CUDA_CACHE and not device)
+
+    def decorate(f):
+        from numba.cuda.core import config as cuda_config  # noqa: PLC0415 - numba-cuda's own settings
+
+        with numba_cache_dir(cuda_config):
+            return cuda.jit(f, device=device, **opts)
+
+    return decorate if fn is None else decorate(fn)
+
+
 # Backward step modes. FUSED: the recurrent product of the previous step's error, the
 # injection of dL/dh_t and the gate arithmetic, in one launch. log_norms mode splits it:
 # PROD (the product, plus the squared norm of the carry) then GATE (renormalize, inject,
@@ -34,7 +50,7 @@ except ImportError:  # an older numba-cuda layout
 FUSED, PROD, GATE, PHASE_B = 0, 1, 2, 3
 
 # When set (by ptx_check), launches compile instead of running and "device" arrays are NumPy.
-_DRY = {"on": False, "cc": (9, 0), "seen": None}
+_DRY = {"on": False, "cc": (9, 0), "seen": None, "keep": False}
 
 
 def compile_only():
@@ -44,16 +60,41 @@ def compile_only():
 
 # -- scalar device functions -----------------------------------------------------------------
 
-@cuda.jit(device=True)
+def like(x, c):
+    """The constant c in the floating type of x.
+
+    A Python float literal is a float64 in Numba, and an integer one meeting a float32 makes a
+    float64 too, so ``1 - z`` would run a float32 kernel's gate arithmetic in float64. Device
+    code writes such constants as like(x, c): float32 in the float32 kernels, float64 in the
+    float64 ones. (In the simulator, this plain Python version.)
+    """
+    return type(x)(c)
+
+
+if not SIMULATOR:
+    from numba.cuda.extending import overload
+
+    @overload(like, target="cuda")
+    def _like(x, c):
+        ty = x
+
+        def impl(x, c):
+            return ty(c)
+
+        return impl
+
+
+@jit(device=True)
 def sigmoid(x):
     # Same branches as the CPU kernels' sigmoid: no exp overflow, NaN stays NaN.
+    one = like(x, 1)
     if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
+        return one / (one + math.exp(-x))
     e = math.exp(x)
-    return e / (1.0 + e)
+    return e / (one + e)
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def dot_cols(src, i0, b, w, ldw, wb, wcs, n, G):
     """sum_m src[i0, b, m] * w[m*ldw + wb + k*wcs] for the G gate columns k < G (G <= 4).
 
@@ -85,7 +126,7 @@ def dot_cols(src, i0, b, w, ldw, wb, wcs, n, G):
     return a0, a1, a2, a3
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def dot_rows(src, i0, b, w, ldw, wb, r0, r1):
     """sum_{r0 <= r < r1} src[i0, b, r] * w[r*ldw + wb]: one column of (error row) @ W_hh."""
     acc = src[i0, b, r0] * w[r0 * ldw + wb]
@@ -94,33 +135,37 @@ def dot_rows(src, i0, b, w, ldw, wb, r0, r1):
     return acc
 
 
-@cuda.jit(device=True)
-def enter(raw, dcv, has_prev, renorm, inj, g, ngs, ssp, nbk, scl, t, tp):
+@jit(device=True)
+def enter(raw, dcv, has_prev, renorm, inj, g, ngs, nrm, scl, t, tp):
     """The carry entering step t: renormalized (log_norms mode) and with dL/dh_t injected.
 
     Mirrors the CPU's renormalize (of the previous step's carry) followed by inject; in
     log_norms mode every thread derives the same log-scale from what earlier launches
-    reduced: the norm partials ssp[t] of the raw carry and ngs[t] = sum of squares of dy[t].
+    reduced: nrm, the raw carry's norm (block_combined_norm of its partials), and ngs[t] =
+    sum of squares of dy[t].
     Returns (dh, dc, log-scale).
     """
-    s = 0.0
+    # The log-scale and the rescaling factors stay float64 in the float32 kernels too: a
+    # factor such as 1/n for a carry of norm 1e-40 is past float32's range (the CPU, too,
+    # rescales in float64); the carry is rounded back to its own type at once.
+    s = 0.0  # f64: norms
     if renorm:
         if has_prev:
-            s = scl[tp]
-            n = combine_norm(ssp, t, nbk)
-            if n > 0.0 and not math.isinf(n):
-                inv = 1.0 / n
-                raw = raw * inv
-                dcv = dcv * inv
-                s += math.log(n)
+            s = scl[tp]  # f64: norms
+            n = nrm  # f64: norms
+            if n > 0.0 and not math.isinf(n):  # f64: norms
+                inv = 1.0 / n  # f64: norms
+                raw = like(raw, raw * inv)  # f64: norms
+                dcv = like(dcv, dcv * inv)  # f64: norms
+                s += math.log(n)  # f64: norms
         if inj:
-            ng = math.sqrt(ngs[t])
-            if ng > 0.0:
-                new = max(s, math.log(ng))
-                f_old = math.exp(s - new)
-                f_new = math.exp(-new)
-                raw = raw * f_old + g * f_new
-                dcv = dcv * f_old
+            ng = math.sqrt(ngs[t])  # f64: norms
+            if ng > 0.0:  # f64: norms
+                new = max(s, math.log(ng))  # f64: norms
+                f_old = math.exp(s - new)  # f64: norms
+                f_new = math.exp(-new)  # f64: norms
+                raw = like(raw, raw * f_old + g * f_new)  # f64: norms
+                dcv = like(dcv, dcv * f_old)  # f64: norms
                 s = new
     elif inj:
         raw = raw + g
@@ -139,7 +184,7 @@ def enter(raw, dcv, has_prev, renorm, inj, g, ngs, ssp, nbk, scl, t, tp):
 PLAIN_LO, PLAIN_HI = 1e-280, 1e280  # the plain sum is used strictly between these (as on the CPU)
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def norm_acc(v, m, s, p):
     a = abs(float(v))
     p += a * a
@@ -153,7 +198,7 @@ def norm_acc(v, m, s, p):
     return m, s, p
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def block_norm(m, s, p, part, t):
     """part[t, block] = the block's combined (m, s, p).
 
@@ -195,7 +240,7 @@ def block_norm(m, s, p, part, t):
         part[t, blk, 2] = bp[0]
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def combine_ms(part, t, nbk):
     """(m, s) with ‖·‖² = m² s from the nbk block partials of step t, chosen as the CPU's
     scaled_sumsq chooses: the plain sum (m = 1) unless it is 0 < p outside (PLAIN_LO, PLAIN_HI)."""
@@ -215,13 +260,25 @@ def combine_ms(part, t, nbk):
     return mx, s
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def combine_norm(part, t, nbk):
     m, s = combine_ms(part, t, nbk)
     return m * math.sqrt(s)
 
 
-@cuda.jit
+@jit(device=True)
+def block_combined_norm(part, t, nbk):
+    """combine_norm(part, t, nbk), computed by one thread and shared with its block, instead of
+    every thread reading all nbk partials. Every thread of the block must call it."""
+    buf = cuda.shared.array(1, np.float64)
+    cuda.syncthreads()  # the previous call's readers are done
+    if cuda.threadIdx.x == 0:
+        buf[0] = combine_norm(part, t, nbk)
+    cuda.syncthreads()
+    return buf[0]
+
+
+@jit
 def _finish_norms(part, scale, renorm, out):
     """out[r, t] = ‖·‖ of row r, step t from its partials, or log‖·‖ + scale[r, t] (renorm)."""
     i = cuda.grid(1)
@@ -242,7 +299,7 @@ def _finish_norms(part, scale, renorm, out):
         i += n
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def block_add(val, out, idx):
     """out[idx] += the sum of val over the block (as block_norm: every thread calls it)."""
     buf = cuda.shared.array(MAX_TPB, np.float64)
@@ -262,7 +319,7 @@ def block_add(val, out, idx):
 
 # -- small kernels --------------------------------------------------------------------------
 
-@cuda.jit
+@jit
 def _fill1(a, v):
     i = cuda.grid(1)
     n = cuda.gridsize(1)
@@ -271,7 +328,7 @@ def _fill1(a, v):
         i += n
 
 
-@cuda.jit
+@jit
 def _ew3(src, dst, add):
     """dst = src, or dst += src (add), over 3-D arrays of any strides."""
     i = cuda.grid(1)
@@ -291,7 +348,7 @@ def _ew3(src, dst, add):
         i += n
 
 
-@cuda.jit
+@jit
 def _transpose(src, dst):
     i = cuda.grid(1)
     n = cuda.gridsize(1)
@@ -304,7 +361,7 @@ def _transpose(src, dst):
         i += n
 
 
-@cuda.jit
+@jit
 def _slice_sumsq(a, off, col0, width, t0, out):
     """out[t0 + k] += sum of squares of a[k - off + t0 ..., :, col0:col0+width]; a block per k."""
     k = cuda.blockIdx.x
@@ -481,15 +538,17 @@ def _compile_only(kernel, args):
     key = (kernel.py_func, sig)
     if key in _DRY["seen"]:
         return
-    cuda.compile_ptx(kernel.py_func, sig, cc=_DRY["cc"])
-    _DRY["seen"][key] = True
+    # Line info lets _resources.py tell which source line each PTX instruction came from.
+    ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=_DRY["cc"], lineinfo=_DRY["keep"])
+    _DRY["seen"][key] = (kernel, sig, ptx) if _DRY["keep"] else True
 
 
-def ptx_check(run, cc=(9, 0)):
+def ptx_check(run, cc=(9, 0), keep=None):
     """Call run() with every launch replaced by a PTX compilation (no GPU needed).
 
     Needs numba-cuda with the CUDA toolkit's NVVM and NVRTC libraries, and the simulator
-    off. Returns the number of distinct (kernel, signature) pairs compiled.
+    off. Returns the number of distinct (kernel, signature) pairs compiled; with a dict as
+    ``keep``, also fills it with {(py_func, signature): (kernel, signature, PTX with line info)}.
     """
     if SIMULATOR:
         raise RuntimeError("ptx_check compiles for a real GPU: run it with NUMBA_ENABLE_CUDASIM unset")
@@ -500,10 +559,10 @@ def ptx_check(run, cc=(9, 0)):
 
     saved = dispatcher.get_current_device
     dispatcher.get_current_device = _Device
-    _DRY.update(on=True, cc=cc, seen={})
+    _DRY.update(on=True, cc=cc, seen={} if keep is None else keep, keep=keep is not None)
     try:
         run()
         return len(_DRY["seen"])
     finally:
-        _DRY["on"] = False
+        _DRY.update(on=False, keep=False)
         dispatcher.get_current_device = saved

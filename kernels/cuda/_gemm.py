@@ -32,7 +32,7 @@ def _gemm_kernel(dtype, tile):
     nbt = getattr(cuda_types, np.dtype(dtype).name)
     A_SHAPE, B_SHAPE = (BK, BM + PAD), (BK, BN + PAD)  # shared-array shapes must be closure constants
 
-    @cuda.jit
+    @gc.jit
     def gemm(A, Bm, C, bias, M, N, K, ta, tb, accumulate, has_bias):
         As = cuda.shared.array(A_SHAPE, nbt)
         Bs = cuda.shared.array(B_SHAPE, nbt)
@@ -42,71 +42,76 @@ def _gemm_kernel(dtype, tile):
         tid = cuda.threadIdx.x
         tx = tid % NTX
         ty = tid // NTX
-        r0 = cuda.blockIdx.y * BM
-        c0 = cuda.blockIdx.x * BN
-        for i in range(TM):
-            for jj in range(TN):
-                acc[i, jj] = 0
-        for k0 in range(0, K, BK):
-            for e in range(tid, BM * BK, NT):
-                if ta:  # A is stored (K, M): walk along M
-                    kk = e // BM
-                    i = e - kk * BM
-                else:
-                    i = e // BK
-                    kk = e - i * BK
-                r = r0 + i
-                kq = k0 + kk
-                if r < M and kq < K:
-                    if ta:
-                        As[kk, i] = A[kq, r]
-                    else:
-                        As[kk, i] = A[r, kq]
-                else:
-                    As[kk, i] = 0
-            for e in range(tid, BN * BK, NT):
-                if tb:  # B is stored (N, K): walk along K
-                    jn = e // BK
-                    kk = e - jn * BK
-                else:
-                    kk = e // BN
-                    jn = e - kk * BN
-                c = c0 + jn
-                kq = k0 + kk
-                if c < N and kq < K:
-                    if tb:
-                        Bs[kk, jn] = Bm[c, kq]
-                    else:
-                        Bs[kk, jn] = Bm[kq, c]
-                else:
-                    Bs[kk, jn] = 0
-            cuda.syncthreads()
-            for kk in range(BK):
-                for i in range(TM):
-                    ar[i] = As[kk, ty + i * NTY]
+        # Row tiles on grid.x (up to 2**31 - 1 blocks: M = T*B of any size); column tiles on
+        # grid.y (at most 65535 blocks: gemm_grid), walked with a stride where N needs more.
+        r0 = cuda.blockIdx.x * BM
+        c0 = cuda.blockIdx.y * BN
+        while c0 < N:
+            for i in range(TM):
                 for jj in range(TN):
-                    br[jj] = Bs[kk, tx + jj * NTX]
-                for i in range(TM):
+                    acc[i, jj] = 0
+            for k0 in range(0, K, BK):
+                for e in range(tid, BM * BK, NT):
+                    if ta:  # A is stored (K, M): walk along M
+                        kk = e // BM
+                        i = e - kk * BM
+                    else:
+                        i = e // BK
+                        kk = e - i * BK
+                    r = r0 + i
+                    kq = k0 + kk
+                    if r < M and kq < K:
+                        if ta:
+                            As[kk, i] = A[kq, r]
+                        else:
+                            As[kk, i] = A[r, kq]
+                    else:
+                        As[kk, i] = 0
+                for e in range(tid, BN * BK, NT):
+                    if tb:  # B is stored (N, K): walk along K
+                        jn = e // BK
+                        kk = e - jn * BK
+                    else:
+                        kk = e // BN
+                        jn = e - kk * BN
+                    c = c0 + jn
+                    kq = k0 + kk
+                    if c < N and kq < K:
+                        if tb:
+                            Bs[kk, jn] = Bm[c, kq]
+                        else:
+                            Bs[kk, jn] = Bm[kq, c]
+                    else:
+                        Bs[kk, jn] = 0
+                cuda.syncthreads()
+                for kk in range(BK):
+                    for i in range(TM):
+                        ar[i] = As[kk, ty + i * NTY]
                     for jj in range(TN):
-                        acc[i, jj] += ar[i] * br[jj]
-            cuda.syncthreads()
-        for i in range(TM):
-            r = r0 + ty + i * NTY
-            if r < M:
-                for jj in range(TN):
-                    c = c0 + tx + jj * NTX
-                    if c < N:
-                        v = acc[i, jj]
-                        if accumulate:
-                            v += C[r, c]
-                        if has_bias:
-                            v += bias[c]
-                        C[r, c] = v
+                        br[jj] = Bs[kk, tx + jj * NTX]
+                    for i in range(TM):
+                        for jj in range(TN):
+                            acc[i, jj] += ar[i] * br[jj]
+                cuda.syncthreads()
+            for i in range(TM):
+                r = r0 + ty + i * NTY
+                if r < M:
+                    for jj in range(TN):
+                        c = c0 + tx + jj * NTX
+                        if c < N:
+                            v = acc[i, jj]
+                            if accumulate:
+                                v += C[r, c]
+                            if has_bias:
+                                v += bias[c]
+                            C[r, c] = v
+            c0 += cuda.gridDim.y * BN
+
 
     return gemm
 
 
-@cuda.jit
+@gc.jit
 def _colsum(a, out, accumulate):
     c = cuda.grid(1)
     n = cuda.gridsize(1)
@@ -131,6 +136,20 @@ def _dummy(dtype):
     return _DUMMY[key]
 
 
+# CUDA's grid limits: 2**31 - 1 blocks along x, 65535 along y.
+GRID_X_MAX, GRID_Y_MAX = 2**31 - 1, 65535
+
+
+def gemm_grid(M, N, tile):
+    """The launch grid of gemm for an M x N product: (row tiles, column tiles), the column
+    tiles capped at CUDA's grid.y limit (the kernel strides over the rest)."""
+    BM, BN = tile[0], tile[1]
+    rows = -(-M // BM)
+    if rows > GRID_X_MAX:
+        raise ValueError(f"gemm: M = {M} needs {rows} row tiles, past CUDA's grid limit of {GRID_X_MAX}")
+    return rows, min(-(-N // BN), GRID_Y_MAX)
+
+
 def gemm(A, B, C, trans_a=False, trans_b=False, accumulate=False, bias=None):
     """C = op(A) @ op(B) [+ C if accumulate] [+ bias broadcast over rows]."""
     M, N = C.shape
@@ -146,7 +165,7 @@ def gemm(A, B, C, trans_a=False, trans_b=False, accumulate=False, bias=None):
     tile = SIM_TILE if gc.SIMULATOR else REAL_TILE
     BM, BN, _, TM, TN = tile
     kern = _gemm_kernel(np.dtype(C.dtype).name, tile)
-    grid = (-(-N // BN), -(-M // BM))
+    grid = gemm_grid(M, N, tile)
     b = bias if bias is not None else _dummy(C.dtype)
     gc.launch(kern, grid, (BN // TN) * (BM // TM), (A, B, C, b, M, N, K, trans_a, trans_b, accumulate, bias is not None))
 

@@ -10,10 +10,8 @@ product and the r, z gates.
 
 import math
 
-from numba import cuda
-
 from ..cells import GRU_RESET_BEFORE
-from ._common import GATE, PHASE_B, PROD, dot_cols, dot_rows, enter, sigmoid
+from ._common import GATE, PHASE_B, PROD, dot_cols, dot_rows, enter, jit, like, sigmoid
 
 GATES = 3
 
@@ -22,15 +20,16 @@ def forward_phases(variant):
     return 2 if variant == GRU_RESET_BEFORE else 1
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp, cq, gi, b, j, H, variant):
+    one = like(hs[p, b, j], 1)  # not 1: keeps the float32 kernels' arithmetic float32
     if variant != GRU_RESET_BEFORE:
         a0, a1, a2, _ = dot_cols(hs, p, b, w, ldw, wb, wcs, H, 3)
         r = sigmoid(xp[t, b, j] + a0 + b_hh[j])
         z = sigmoid(xp[t, b, H + j] + a1 + b_hh[H + j])
         hn_v = a2 + b_hh[2 * H + j]
         nv = math.tanh(xp[t, b, 2 * H + j] + r * hn_v)
-        hs[q, b, j] = (1 - z) * nv + z * hs[p, b, j]
+        hs[q, b, j] = (one - z) * nv + z * hs[p, b, j]
         acts[gi, b, j] = r
         acts[gi, b, H + j] = z
         acts[gi, b, 2 * H + j] = nv
@@ -46,19 +45,21 @@ def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp
         z = acts[gi, b, H + j]
         nv = math.tanh(xp[t, b, 2 * H + j] + an + b_hh[2 * H + j])
         acts[gi, b, 2 * H + j] = nv
-        hs[q, b, j] = (1 - z) * nv + z * hs[p, b, j]
+        hs[q, b, j] = (one - z) * nv + z * hs[p, b, j]
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj,
-             t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j, H):
-    """Returns (dL/dh_t, 0) for the norms (PROD mode: the raw carry, 0).
+             t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j, H):
+    """Returns (dL/dh_t, 0), in the array type, for the norms (PROD mode: the raw carry, 0).
 
     Reset-after: dg receives dL/d(input-side pre-activations) and dgh dL/d(W_hh h + b_hh),
     which differ in the n block by the factor r; the recurrent product runs over dgh.
     Reset-before: dg receives dL/d(pre-activations); the product over its r, z columns.
     """
     cho = variant == GRU_RESET_BEFORE
+    one = like(dh[b, j], 1)  # not 1: keeps the float32 kernels' arithmetic float32
+    zero = one - one
     if mode == PHASE_B:
         drh = dot_rows(dg, t, b, w, ldw, wb, 2 * H, 3 * H)
         r = acts[t, b, j]
@@ -66,10 +67,10 @@ def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, 
         nv = acts[t, b, 2 * H + j]
         gv = dh[b, j]
         hp = hs[p, b, j]
-        dg[t, b, j] = drh * hp * r * (1 - r)
-        dg[t, b, H + j] = gv * (hp - nv) * z * (1 - z)
+        dg[t, b, j] = drh * hp * r * (one - r)
+        dg[t, b, H + j] = gv * (hp - nv) * z * (one - z)
         dh[b, j] = gv * z + drh * r
-        return 0.0, 0.0
+        return zero, zero
     raw = dh[b, j]
     if mode != GATE and has_prev:
         if cho:
@@ -78,23 +79,23 @@ def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, 
             raw = raw + dot_rows(dgh, tp, b, w, ldw, wb, 0, 3 * H)
     if mode == PROD:
         dh[b, j] = raw
-        return float(raw), 0.0
-    g_in = raw * 0
+        return raw, zero
+    g_in = raw * zero
     if inj:
         g_in = dy[t - dy_off, b, col0 + j]
-    gv, _, s = enter(raw, 0.0, has_prev, renorm, inj, g_in, ngs, ssp, nbk, scl, t, tp)
+    gv, _, s = enter(raw, zero, has_prev, renorm, inj, g_in, ngs, nrm, scl, t, tp)
     if renorm and b == 0 and j == 0:
         scl[t] = s
     z = acts[t, b, H + j]
     nv = acts[t, b, 2 * H + j]
-    dan = gv * (1 - z) * (1 - nv * nv)
+    dan = gv * (one - z) * (one - nv * nv)
     if cho:
         dg[t, b, 2 * H + j] = dan
         dh[b, j] = gv  # PHASE_B needs the whole dL/dh_t
     else:
         r = acts[t, b, j]
-        dar = dan * aux[t, b, j] * r * (1 - r)
-        daz = gv * (hs[p, b, j] - nv) * z * (1 - z)
+        dar = dan * aux[t, b, j] * r * (one - r)
+        daz = gv * (hs[p, b, j] - nv) * z * (one - z)
         dg[t, b, j] = dar
         dg[t, b, H + j] = daz
         dg[t, b, 2 * H + j] = dan
@@ -102,4 +103,4 @@ def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, 
         dgh[t, b, H + j] = daz
         dgh[t, b, 2 * H + j] = dan * r
         dh[b, j] = gv * z
-    return float(gv), 0.0
+    return gv, zero

@@ -22,7 +22,8 @@ renormalizing the carry needs its norm over all units first.
 Neither structure uses warp-level intrinsics, so both run in Numba's CUDA simulator; there a
 cooperative grid has one block, so the persistent kernel runs with Jb = H. On a GPU the
 persistent kernel is chosen ("auto") wherever its W_hh slices fit the shared memory of a
-co-resident grid (on an H100 in float32, an LSTM up to H of about 1000), else the per-step
+co-resident grid (plan_persistent; on an H100 at B = 64 an LSTM up to H = 1320 in float32, 924
+in float64: README's table, which tests/test_cuda_resources.py recomputes), else the per-step
 launches run. The two agree to rounding: each unit's dot products run in the same order.
 """
 
@@ -36,11 +37,11 @@ from numba import cuda
 from numba.cuda import types as cuda_types
 
 from .._backend import LayerTape
-from .._config import SMEM_LIMIT
+from .._config import PERSIST_STATIC_SMEM, SMEM_LIMIT, SMEM_OPT_IN
 from ..cells import GRU_RESET_BEFORE
 from . import _common as gc
 from . import gru, lstm, rnn
-from ._common import FUSED, GATE, PHASE_B, PROD, block_norm, norm_acc
+from ._common import FUSED, GATE, PHASE_B, PROD, block_combined_norm, block_norm, norm_acc
 from ._gemm import colsum, gemm
 
 FAMILIES = {"rnn": rnn, "lstm": lstm, "gru": gru}
@@ -60,7 +61,7 @@ def _step_kernels(family):
     fwd_unit, bwd_unit = mod.fwd_unit, mod.bwd_unit
     has_c = family == "lstm"
 
-    @cuda.jit
+    @gc.jit
     def fwd_step(ph, xp, hs, cs, acts, aux, w, b_hh, peep, t, p, q, cp, cq, gi, variant):
         B = hs.shape[1]
         H = hs.shape[2]
@@ -72,7 +73,7 @@ def _step_kernels(family):
             fwd_unit(ph, xp, hs, cs, acts, aux, w, xp.shape[2], j, H, b_hh, peep, t, p, q, cp, cq, gi, b, j, H,
                      variant)
 
-    @cuda.jit
+    @gc.jit
     def bwd_step(mode, hs, cs, acts, aux, w, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj, rec, acc_ss,
                  t, tp, has_prev, reverse, variant, renorm, ngs, ssp, scl, nrm_h, nrm_c):
         B = hs.shape[1]
@@ -84,13 +85,16 @@ def _step_kernels(family):
             p = t
             q = t + 1
         u = cuda.grid(1)
-        mh = sh = ph = mc = sc = pc = 0.0
+        mh = sh = ph = mc = sc = pc = 0.0  # f64: norms
+        nrm = 0.0  # f64: norms
+        if mode == GATE and renorm and has_prev:  # uniform: the whole block calls it
+            nrm = block_combined_norm(ssp, t, cuda.gridDim.x)
         if u < B * H:
             b = u // H
             j = u - b * H
             # w: W_hh (G*H, H) flattened; unit j's column is j, row stride H.
             vh, vc = bwd_unit(mode, hs, cs, acts, aux, w, H, j, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
-                              inj, t, tp, p, q, has_prev, variant, renorm, ngs, ssp, cuda.gridDim.x, scl, b, j, H)
+                              inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j, H)
             mh, sh, ph = norm_acc(vh, mh, sh, ph)
             if acc_ss:  # the raw carry's norm is over (dh, dc) together
                 mh, sh, ph = norm_acc(vc, mh, sh, ph)
@@ -114,7 +118,7 @@ def _persistent_kernels(family, dtype_name):
     has_c = family == "lstm"
     nbt = getattr(cuda_types, dtype_name)  # a Numba type: the simulator sizes dynamic shared arrays by it
 
-    @cuda.jit
+    @gc.jit
     def fwd_persist(xp, hs, cs, acts, aux, w_t, b_hh, peep, reverse, training, variant, G, nph, Jb):
         ws = cuda.shared.array(0, nbt)
         T = xp.shape[0]
@@ -163,7 +167,7 @@ def _persistent_kernels(family, dtype_name):
                     e += nt
                 grid.sync()
 
-    @cuda.jit
+    @gc.jit
     def bwd_persist(hs, cs, acts, aux, w_hh, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj_lo, inj_hi,
                     rec_lo, rec_hi, ts, te, reverse, variant, renorm, ngs, ssp, scl, nrm_h, nrm_c, cho, carry_out, Jb):
         ws = cuda.shared.array(0, nbt)
@@ -200,14 +204,15 @@ def _persistent_kernels(family, dtype_name):
             has_prev = k > 0
             inj = inj_lo <= t and t <= inj_hi
             rec = rec_lo <= t and t <= rec_hi
+            nrm = 0.0  # f64: norms
             if renorm and has_prev:
-                mh = sh = ph = 0.0
+                mh = sh = ph = 0.0  # f64: norms
                 e = tid
                 while e < nj * B:
                     b = e // nj
                     jl = e - b * nj
                     vh, vc = bwd_unit(PROD, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
-                                      col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b,
+                                      col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b,
                                       j0 + jl, H)
                     mh, sh, ph = norm_acc(vh, mh, sh, ph)
                     mh, sh, ph = norm_acc(vc, mh, sh, ph)
@@ -215,13 +220,15 @@ def _persistent_kernels(family, dtype_name):
                 block_norm(mh, sh, ph, ssp, t)
                 grid.sync()
             mode = GATE if renorm else FUSED
-            mh = sh = ph = mc = sc = pc = 0.0
+            if renorm and has_prev:  # after the barrier that completed ssp[t]
+                nrm = block_combined_norm(ssp, t, nbk)
+            mh = sh = ph = mc = sc = pc = 0.0  # f64: norms
             e = tid
             while e < nj * B:
                 b = e // nj
                 jl = e - b * nj
                 vh, vc = bwd_unit(mode, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
-                                  col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j0 + jl, H)
+                                  col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j0 + jl, H)
                 mh, sh, ph = norm_acc(vh, mh, sh, ph)
                 mc, sc, pc = norm_acc(vc, mc, sc, pc)
                 e += nt
@@ -236,7 +243,7 @@ def _persistent_kernels(family, dtype_name):
                     b = e // nj
                     jl = e - b * nj
                     bwd_unit(PHASE_B, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
-                             inj, t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j0 + jl, H)
+                             inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j0 + jl, H)
                     e += nt
                 grid.sync()
         if carry_out:
@@ -246,7 +253,7 @@ def _persistent_kernels(family, dtype_name):
                 b = e // nj
                 jl = e - b * nj
                 bwd_unit(PROD, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
-                         False, t, t, t, t, True, variant, False, ngs, ssp, nbk, scl, b, j0 + jl, H)
+                         False, t, t, t, t, True, variant, False, ngs, nrm, scl, b, j0 + jl, H)
                 e += nt
 
     return fwd_persist, bwd_persist
@@ -254,53 +261,150 @@ def _persistent_kernels(family, dtype_name):
 
 # -- the persistent plan ------------------------------------------------------------------------
 
-def _max_coop_blocks(kern, args, tpb, smem):
-    if gc.SIMULATOR:
-        return 1  # the simulator runs a cooperative grid as one block
-    if gc.compile_only():
-        return 1 << 16
-    # Real GPU only: the co-resident block count of the kernel compiled for these arguments.
-    argtypes = tuple(kern.typeof_pyval(a) for a in args)
-    return kern.compile(argtypes).max_cooperative_grid_blocks(tpb, smem)
+def plan_persistent(H, B, col_bytes, static_smem, smem_cap, coop_blocks, tpb_for=None):
+    """(nblocks, tpb, Jb, smem) for a persistent launch over H units, or None where none fits.
+
+    A pure function of its arguments. col_bytes: shared memory of one hidden unit's column of
+    W_hh (all gates); static_smem: the kernel's static shared memory; smem_cap: what a block
+    may use in all (SMEM_LIMIT, or the device's opt-in limit); coop_blocks(tpb, smem): how
+    many blocks of tpb threads and smem dynamic bytes fit co-resident on the device. The
+    smallest slice Jb (the most blocks, the least serial work per block) whose grid fits wins.
+    """
+    tpb_for = tpb_for or gc.tpb_for
+    jb_max = min(H, (smem_cap - static_smem) // col_bytes)
+    prev = None
+    for Jb in range(1, jb_max + 1):
+        nblocks = -(-H // Jb)
+        if nblocks == prev:  # the same grid with more units per block: no better
+            continue
+        prev = nblocks
+        tpb = tpb_for(Jb * B)
+        smem = Jb * col_bytes
+        if nblocks <= coop_blocks(tpb, smem):
+            return nblocks, tpb, Jb, smem
+    return None
 
 
-def _persistent_plan(kern, args_of, H, B, col_bytes, policy):
+# H100 SXM (sm_90) figures, for the documented limits (persistent_h_limit): NVIDIA's
+# occupancy calculator with these reproduces the driver's answer.
+H100 = {"sms": 132, "smem_per_sm": 228 * 1024, "smem_optin": 227 * 1024, "smem_reserved": 1024,
+        "regs_per_sm": 65536, "threads_per_sm": 2048, "blocks_per_sm": 32}
+
+
+def occupancy_blocks(dev, regs, tpb, smem):
+    """Co-resident blocks on the whole device (dev: a dict like H100) for a kernel of regs
+    registers per thread, tpb threads and smem bytes of shared memory per block."""
+    warps = -(-tpb // 32)
+    regs_warp = -(-regs * 32 // 256) * 256  # registers are allocated per warp in units of 256
+    by_regs = dev["regs_per_sm"] // (regs_warp * warps)
+    by_smem = dev["smem_per_sm"] // (smem + dev["smem_reserved"])
+    per_sm = min(dev["blocks_per_sm"], dev["threads_per_sm"] // (warps * 32), by_regs, by_smem)
+    return per_sm * dev["sms"]
+
+
+def persistent_h_limit(gates, itemsize, B, regs, static_smem, dev=H100, opt_in=True, h_max=8192):
+    """The largest H the persistent kernel is chosen for ("auto") on dev, at batch B, for a
+    kernel of regs registers and static_smem bytes of static shared memory."""
+    cap = dev["smem_optin"] if opt_in else 48 * 1024
+
+    def fits(H):
+        return plan_persistent(H, B, gates * H * itemsize, static_smem, cap,
+                               lambda tpb, smem: occupancy_blocks(dev, regs, tpb, smem + static_smem),
+                               tpb_for=lambda n: min(gc.MAX_TPB, max(32, gc.next_pow2(n)))) is not None
+
+    best = 0
+    for H in range(1, h_max + 1):  # not monotone in general (block sizes jump): scan
+        if fits(H):
+            best = H
+    return best
+
+
+def _set_dynamic_smem(ck, nbytes):
+    """Let a compiled kernel take nbytes of dynamic shared memory (past 48 KB needs the opt-in)."""
+    from numba.cuda.cudadrv.driver import binding, driver  # noqa: PLC0415 - real GPU only
+
+    cufunc = ck._codelibrary.get_cufunc()
+    attr = binding.CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES
+    # As numba-cuda sets the carveout (CudaPythonFunction.set_shared_memory_carveout); its
+    # driver wrapper raises CudaAPIError on failure.
+    driver.cuKernelSetAttribute(attr, int(nbytes), cufunc.handle, cufunc.device.id)
+
+
+def _device_plan(kern, args_of, H, B, col_bytes, static_smem):
+    """plan_persistent on the current GPU: its opt-in shared memory limit and occupancy."""
+    argtypes = tuple(kern.typeof_pyval(a) for a in args_of(1))
+    ck = kern.compile(argtypes)
+    dev = cuda.get_current_device()
+    cap = SMEM_LIMIT
+    if SMEM_OPT_IN:
+        cap = max(cap, int(dev.MAX_SHARED_MEMORY_PER_BLOCK_OPTIN))
+    static_smem = max(static_smem, ck._codelibrary.get_cufunc().attrs.shared)
+    raised = [0]
+
+    def coop_blocks(tpb, smem):
+        if smem + static_smem > SMEM_LIMIT and smem > raised[0]:
+            _set_dynamic_smem(ck, smem)
+            raised[0] = smem
+        return ck.max_cooperative_grid_blocks(tpb, smem)
+
+    plan = plan_persistent(H, B, col_bytes, static_smem, cap, coop_blocks)
+    if plan is not None and plan[3] + static_smem > SMEM_LIMIT:
+        _set_dynamic_smem(ck, plan[3])
+    return plan
+
+
+def _persistent_plan(kern, args_of, H, B, col_bytes, policy, static_smem):
     """(nblocks, tpb, Jb, smem) for a persistent launch, or None to run per step.
 
     col_bytes: shared memory for one hidden unit's column of W_hh (all gates). args_of(Jb)
-    gives the kernel arguments, for the occupancy query.
+    gives the kernel arguments (their types, for the compilation the occupancy query needs).
     """
     if policy is False or (_UNAVAILABLE and policy == "auto"):
         return None
+    plan = None
     if gc.SIMULATOR:
-        smem = H * col_bytes
-        plan = (1, gc.tpb_for(B * H), H, smem) if smem <= SMEM_LIMIT else None
+        # The simulator runs a cooperative grid as one block: Jb = H, without an opt-in.
+        plan = plan_persistent(H, B, col_bytes, static_smem, SMEM_LIMIT, lambda tpb, smem: 1)
+    elif gc.compile_only():
+        plan = plan_persistent(H, B, col_bytes, static_smem, SMEM_LIMIT, lambda tpb, smem: 1 << 16)
     else:
-        plan = None
-        jb_max = SMEM_LIMIT // col_bytes
-        if jb_max >= 1:
-            try:
-                mb = _max_coop_blocks(kern, args_of(jb_max), gc.MAX_TPB, jb_max * col_bytes)
-                nblocks = min(mb, H)
-                Jb = -(-H // max(nblocks, 1))
-                if Jb <= jb_max:
-                    nblocks = -(-H // Jb)
-                    tpb = gc.tpb_for(Jb * B)
-                    smem = Jb * col_bytes
-                    if nblocks <= _max_coop_blocks(kern, args_of(Jb), tpb, smem):
-                        plan = (nblocks, tpb, Jb, smem)
-            except Exception as e:
-                # No cooperative launch here (say, libcudadevrt missing from the CUDA toolkit, which
-                # grid.sync() links against): per-step launches still work, so remember and fall back.
-                if policy is True:
-                    raise
-                _UNAVAILABLE.append(repr(e))
-                warnings.warn(f"bpttlab: persistent CUDA kernel unavailable ({e}); using per-step launches", stacklevel=3)
+        try:
+            plan = _device_plan(kern, args_of, H, B, col_bytes, static_smem)
+        except Exception as e:
+            _unavailable(e, policy)
     if plan is None and policy is True:
         raise RuntimeError(
             f"persistent=True: W_hh of H={H} does not fit the shared memory of a cooperative grid on this device"
         )
     return plan
+
+
+def _unavailable(e, policy):
+    # No cooperative launch here (say, libcudadevrt missing from the CUDA toolkit, which
+    # grid.sync() links against, or a launch the device refuses): per-step launches still
+    # work, so remember and fall back.
+    if policy is True:
+        raise e
+    _UNAVAILABLE.append(repr(e))
+    warnings.warn(f"bpttlab: persistent CUDA kernel unavailable ({e}); using per-step launches", stacklevel=4)
+
+
+# What the driver raises when it refuses a launch (numba-cuda's driver wrapper; cuda.core's).
+LAUNCH_ERRORS = ("CudaAPIError", "CudaDriverError", "CudaSupportError", "CUDAError")
+
+
+def _launch_persistent(kern, plan, args, policy):
+    """Launch the persistent kernel; False (after a warning) where the device refused the
+    launch (say, a cooperative grid it cannot hold after all). Other errors propagate."""
+    nblocks, tpb, _, smem = plan
+    try:
+        gc.launch(kern, nblocks, tpb, args, smem)
+    except Exception as e:
+        if type(e).__name__ not in LAUNCH_ERRORS:
+            raise
+        _unavailable(e, policy)
+        return False
+    return True
 
 
 # -- one layer-direction ------------------------------------------------------------------------
@@ -402,11 +506,10 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training, ph, persistent="auto")
     def args_of(Jb):
         return (xp, hs, cs, acts, aux, lp.w_t, lp.b_hh, peep, reverse, training, spec.variant, G, nph, Jb)
 
-    plan = _persistent_plan(fwd_persist, args_of, H, B, GH * np.dtype(dtype).itemsize, persistent)
-    if plan is not None:
-        nblocks, tpb, Jb, smem = plan
-        gc.launch(fwd_persist, nblocks, tpb, args_of(Jb), smem)
-    else:
+    plan = _persistent_plan(fwd_persist, args_of, H, B, GH * np.dtype(dtype).itemsize, persistent,
+                            PERSIST_STATIC_SMEM["fwd"])
+    # A failed launch changed nothing the per-step loop reads (h0 is still in hs[first]).
+    if plan is None or not _launch_persistent(fwd_persist, plan, args_of(plan[2]), persistent):
         fwd_step, _ = _step_kernels(spec.family)
         w = gc.flat(lp.w_t)
         tpb = gc.tpb_for(B * H)
@@ -463,11 +566,9 @@ def backward_layer(spec, lp, tape, ws, dy, dy_off, col0, inj, rec, ts, te, rever
         return (hs, cs, acts, aux, lp.w_hh, dg, dgh, dh, dc, dpeep, lp.peep, dy, dy_off, col0, inj[0], inj[1],
                 rec[0], rec[1], ts, te, reverse, spec.variant, renorm, ngs, ss, scl, nrm_h, nrm_c, cho, carry_out, Jb)
 
-    plan = _persistent_plan(bwd_persist, args_of, H, B, GH * np.dtype(hs.dtype).itemsize, persistent)
-    if plan is not None:
-        nblocks, tpb, Jb, smem = plan
-        gc.launch(bwd_persist, nblocks, tpb, args_of(Jb), smem)
-    else:
+    plan = _persistent_plan(bwd_persist, args_of, H, B, GH * np.dtype(hs.dtype).itemsize, persistent,
+                            PERSIST_STATIC_SMEM["bwd"])
+    if plan is None or not _launch_persistent(bwd_persist, plan, args_of(plan[2]), persistent):
         _, bwd_step = _step_kernels(spec.family)
         w = gc.flat(lp.w_hh)
         tpb = gc.tpb_for(B * H)

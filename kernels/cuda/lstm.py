@@ -8,26 +8,25 @@ by the driver, so no two threads ever add into one element.
 
 import math
 
-from numba import cuda
-
 from ..cells import LSTM_CIFG, LSTM_PEEPHOLE
-from ._common import GATE, PROD, dot_cols, dot_rows, enter, sigmoid
+from ._common import GATE, PROD, dot_cols, dot_rows, enter, jit, like, sigmoid
 
 GATES = 4  # lstm_cifg uses 3; the kernels take the variant
 FORWARD_PHASES = 1
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp, cq, gi, b, j, H, variant):
     cifg = variant == LSTM_CIFG
     peephole = variant == LSTM_PEEPHOLE
     c_prev = cs[cp, b, j]
+    one = like(c_prev, 1)  # not 1: keeps the float32 kernels' arithmetic float32
     if cifg:
         a0, a1, a2, _ = dot_cols(hs, p, b, w, ldw, wb, wcs, H, 3)
         f = sigmoid(a0 + xp[t, b, j] + b_hh[j])
         g = math.tanh(a1 + xp[t, b, H + j] + b_hh[H + j])
         ao = a2 + xp[t, b, 2 * H + j] + b_hh[2 * H + j]
-        i = 1 - f
+        i = one - f
     else:
         a0, a1, a2, a3 = dot_cols(hs, p, b, w, ldw, wb, wcs, H, 4)
         ai = a0 + xp[t, b, j] + b_hh[j]
@@ -56,24 +55,26 @@ def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp
         acts[gi, b, 3 * H + j] = o
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj,
-             t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j, H):
-    """Returns (dL/dh_t, dL/dc_t) for the norms (PROD mode: the raw carry (dh, dc))."""
+             t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j, H):
+    """Returns (dL/dh_t, dL/dc_t), in the array type, for the norms (PROD mode: the raw carry (dh, dc))."""
     cifg = variant == LSTM_CIFG
     peephole = variant == LSTM_PEEPHOLE
     GH = 3 * H if cifg else 4 * H
     raw = dh[b, j]
+    one = like(raw, 1)  # not 1: keeps the float32 kernels' arithmetic float32
+    zero = one - one
     if mode != GATE and has_prev:
         raw = raw + dot_rows(dg, tp, b, w, ldw, wb, 0, GH)
     dcv = dc[b, j]
     if mode == PROD:
         dh[b, j] = raw
-        return float(raw), float(dcv)
-    g_in = raw * 0
+        return raw, dcv
+    g_in = raw * zero
     if inj:
         g_in = dy[t - dy_off, b, col0 + j]
-    g_h, dcv, s = enter(raw, dcv, has_prev, renorm, inj, g_in, ngs, ssp, nbk, scl, t, tp)
+    g_h, dcv, s = enter(raw, dcv, has_prev, renorm, inj, g_in, ngs, nrm, scl, t, tp)
     if renorm and b == 0 and j == 0:
         scl[t] = s
     c = cs[q, b, j]
@@ -82,28 +83,28 @@ def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, 
         f = acts[t, b, j]
         g = acts[t, b, H + j]
         o = acts[t, b, 2 * H + j]
-        i = 1 - f
+        i = one - f
     else:
         i = acts[t, b, j]
         f = acts[t, b, H + j]
         g = acts[t, b, 2 * H + j]
         o = acts[t, b, 3 * H + j]
     tc = math.tanh(c)
-    dao = g_h * tc * o * (1 - o)
-    g_c = dcv + g_h * o * (1 - tc * tc)
+    dao = g_h * tc * o * (one - o)
+    g_c = dcv + g_h * o * (one - tc * tc)
     if peephole:
         g_c += dao * peep[2, j]
     if cifg:
-        daf = g_c * (c_prev - g) * f * (1 - f)
-        dag = g_c * i * (1 - g * g)
+        daf = g_c * (c_prev - g) * f * (one - f)
+        dag = g_c * i * (one - g * g)
         dg[t, b, j] = daf
         dg[t, b, H + j] = dag
         dg[t, b, 2 * H + j] = dao
         dc[b, j] = g_c * f
     else:
-        dai = g_c * g * i * (1 - i)
-        daf = g_c * c_prev * f * (1 - f)
-        dag = g_c * i * (1 - g * g)
+        dai = g_c * g * i * (one - i)
+        daf = g_c * c_prev * f * (one - f)
+        dag = g_c * i * (one - g * g)
         dg[t, b, j] = dai
         dg[t, b, H + j] = daf
         dg[t, b, 2 * H + j] = dag
@@ -116,4 +117,4 @@ def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, 
             dpeep[b, 2, j] += dao * c
         dc[b, j] = dc_prev
     dh[b, j] = 0
-    return float(g_h), float(g_c)
+    return g_h, g_c

@@ -9,16 +9,14 @@ per step). Equations and buffers mirror cpu/rnn.py; see there for the semantics.
 
 import math
 
-from numba import cuda
-
 from ..cells import RNN_RELU
-from ._common import GATE, PROD, dot_cols, dot_rows, enter
+from ._common import GATE, PROD, dot_cols, dot_rows, enter, jit, like
 
 GATES = 1
 FORWARD_PHASES = 1
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp, cq, gi, b, j, H, variant):
     a, _, _, _ = dot_cols(hs, p, b, w, ldw, wb, wcs, H, 1)
     v = a + xp[t, b, j] + b_hh[j]
@@ -32,20 +30,22 @@ def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp
         hs[q, b, j] = math.tanh(v)
 
 
-@cuda.jit(device=True)
+@jit(device=True)
 def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj,
-             t, tp, p, q, has_prev, variant, renorm, ngs, ssp, nbk, scl, b, j, H):
-    """Returns (dL/dh_t, 0) for the norms (PROD mode: the raw carry, 0)."""
+             t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j, H):
+    """Returns (dL/dh_t, 0), in the array type, for the norms (PROD mode: the raw carry, 0)."""
     raw = dh[b, j]
+    one = like(raw, 1)  # not 1 or 0.0: keeps the float32 kernels' arithmetic float32
+    zero = one - one
     if mode != GATE and has_prev:
         raw = raw + dot_rows(dg, tp, b, w, ldw, wb, 0, H)
     if mode == PROD:
         dh[b, j] = raw
-        return float(raw), 0.0
-    g = raw * 0
+        return raw, zero
+    g = raw * zero
     if inj:
         g = dy[t - dy_off, b, col0 + j]
-    v, _, s = enter(raw, 0.0, has_prev, renorm, inj, g, ngs, ssp, nbk, scl, t, tp)
+    v, _, s = enter(raw, zero, has_prev, renorm, inj, g, ngs, nrm, scl, t, tp)
     if renorm and b == 0 and j == 0:
         scl[t] = s
     h = hs[q, b, j]
@@ -54,10 +54,10 @@ def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, 
         if h > 0:
             dg[t, b, j] = v
         elif h == 0:
-            dg[t, b, j] = v * 0
+            dg[t, b, j] = v * zero
         else:
             dg[t, b, j] = h
     else:
-        dg[t, b, j] = v * (1 - h * h)
+        dg[t, b, j] = v * (one - h * h)
     dh[b, j] = 0
-    return float(v), 0.0
+    return v, zero
