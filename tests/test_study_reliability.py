@@ -358,7 +358,8 @@ def test_private_cache_reexecutes_the_study_with_an_empty_cache(monkeypatch, tmp
 
 def test_regenerate_runs_every_study_with_a_private_cache(monkeypatch):
     runs = []
-    monkeypatch.setattr(regenerate.subprocess, "run", lambda cmd, check: runs.append(cmd))
+    monkeypatch.setattr(regenerate.subprocess, "run",
+                        lambda cmd, **kw: runs.append(cmd) or subprocess.CompletedProcess(cmd, 0))
     regenerate.run_study("clipping", argparse.Namespace(runner="processes", fresh=False, no_progress=True))
     assert "--private-cache" in runs[0] and "--same-code" in runs[0]
 
