@@ -490,7 +490,7 @@ def test_real_gpu_moderate_shapes(cell, dtype, path):
                   gpu.backward_truncated(fg.tape, dy, 7, 12, dstate))
 
 
-def test_kernels_compile_for_a_real_gpu():
+def test_kernels_compile_for_a_real_gpu(run_without_simulator):
     """Compile every kernel, for the argument types the driver passes, to PTX (sm_90).
 
     Catches Numba typing errors on the real-GPU code paths, which the simulator (plain
@@ -498,8 +498,6 @@ def test_kernels_compile_for_a_real_gpu():
     The launches are kernels/cuda/_resources.py's workload(), which tests/test_cuda_resources.py
     also compiles.
     """
-    if not HAVE_NUMBA_CUDA:
-        pytest.skip("numba-cuda is not installed")
     code = textwrap.dedent(
         """
         import sys
@@ -507,20 +505,14 @@ def test_kernels_compile_for_a_real_gpu():
         try:
             cuda.compile_ptx(lambda a: None, "void(float64[:])", cc=(9, 0))
         except Exception as e:
-            print("SKIP", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+            print("SKIP no CUDA toolkit to compile with:", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
             sys.exit(0)
         from bpttlab.kernels.cuda import _common as gpu_common, _resources, backend as gpu_network
         gpu_network._gpu_available = lambda: True
         print("COMPILED", gpu_common.ptx_check(_resources.workload))
         """
     )
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
-    last = r.stdout.strip().splitlines()[-1]
-    if last.startswith("SKIP"):
-        pytest.skip(f"no CUDA toolkit to compile with: {last}")
+    last = run_without_simulator(code, timeout=900)[-1]
     assert last.startswith("COMPILED") and int(last.split()[1]) > 30
 
 
