@@ -1,10 +1,19 @@
 """Test-wide setup.
 
 The CUDA kernels run in Numba's CUDA simulator unless BPTTLAB_REAL_GPU=1: the variable
-must be set before numba is first imported, which is why it happens here.
+must be set before numba is first imported, which is why it happens here. Tests that compile
+for a real GPU (no GPU needed, but not in the simulator) run their code in a subprocess without
+it: the ``run_without_simulator`` fixture.
 """
 
+import importlib.util
 import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 if os.environ.get("BPTTLAB_REAL_GPU") != "1":
     os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
@@ -49,3 +58,25 @@ def _serialize_simulator_shared_arrays():
 
 if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
     _serialize_simulator_shared_arrays()
+
+
+def _run_without_simulator(code, timeout):
+    """Run ``python -c code`` in the repository root, on PYTHONPATH, with
+    NUMBA_ENABLE_CUDASIM unset; returns its stdout's lines. Skips the test without numba-cuda,
+    or when the code's last line is "SKIP reason" (say, no CUDA toolkit to compile with)."""
+    if not importlib.util.find_spec("numba_cuda"):
+        pytest.skip("numba-cuda is not installed")
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
+    lines = r.stdout.strip().splitlines()
+    if lines[-1].startswith("SKIP"):
+        pytest.skip(lines[-1][5:])
+    return lines
+
+
+@pytest.fixture(scope="session")
+def run_without_simulator():
+    """``run_without_simulator(code, timeout)``: see _run_without_simulator."""
+    return _run_without_simulator

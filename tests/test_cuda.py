@@ -490,54 +490,29 @@ def test_real_gpu_moderate_shapes(cell, dtype, path):
                   gpu.backward_truncated(fg.tape, dy, 7, 12, dstate))
 
 
-def test_kernels_compile_for_a_real_gpu():
+def test_kernels_compile_for_a_real_gpu(run_without_simulator):
     """Compile every kernel, for the argument types the driver passes, to PTX (sm_90).
 
     Catches Numba typing errors on the real-GPU code paths, which the simulator (plain
     Python) cannot. Needs the CUDA toolkit's NVVM and NVRTC but no GPU; skipped without them.
+    The launches are kernels/cuda/_resources.py's workload(), which tests/test_cuda_resources.py
+    also compiles.
     """
-    if not HAVE_NUMBA_CUDA:
-        pytest.skip("numba-cuda is not installed")
     code = textwrap.dedent(
         """
         import sys
-        import numpy as np
         from numba import cuda
         try:
             cuda.compile_ptx(lambda a: None, "void(float64[:])", cc=(9, 0))
         except Exception as e:
-            print("SKIP", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
+            print("SKIP no CUDA toolkit to compile with:", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
             sys.exit(0)
-        from bpttlab import kernels
-        from bpttlab.kernels.cuda import _common as gpu_common, backend as gpu_network
+        from bpttlab.kernels.cuda import _common as gpu_common, _resources, backend as gpu_network
         gpu_network._gpu_available = lambda: True
-
-        def run():
-            for cell in kernels.CELLS:
-                for dtype in (np.float64, np.float32):
-                    for persistent in (False, True):
-                        net = kernels.Network(cell, 3, 4, 2, True, backend="cuda")
-                        net._impl.persistent = persistent
-                        p = net.init_params(dtype=dtype)
-                        x = np.zeros((3, 2, 3), dtype)
-                        fw = net.forward(p, x)
-                        net.forward(p, x, training=False)
-                        net.backward(fw.tape, np.zeros((3, 2, 8), dtype))
-                        one = kernels.Network(cell, 3, 4, 1, True, backend="cuda")
-                        one._impl.persistent = persistent
-                        f1 = one.forward(one.init_params(dtype=dtype), x)
-                        one.backward(f1.tape, np.ones((3, 2, 8), dtype), log_norms=True)
-
-        print("COMPILED", gpu_common.ptx_check(run))
+        print("COMPILED", gpu_common.ptx_check(_resources.workload))
         """
     )
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    r = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
-    last = r.stdout.strip().splitlines()[-1]
-    if last.startswith("SKIP"):
-        pytest.skip(f"no CUDA toolkit to compile with: {last}")
+    last = run_without_simulator(code, timeout=900)[-1]
     assert last.startswith("COMPILED") and int(last.split()[1]) > 30
 
 

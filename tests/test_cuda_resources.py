@@ -17,8 +17,6 @@ Skipped, with the reason, where NVVM or ptxas is missing.
 import json
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -43,17 +41,8 @@ runpy.run_module("bpttlab.kernels.cuda._resources", run_name="__main__")
 
 
 @pytest.fixture(scope="module")
-def resources():
-    if not __import__("importlib").util.find_spec("numba_cuda"):
-        pytest.skip("numba-cuda is not installed")
-    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
-    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    r = subprocess.run([sys.executable, "-c", _CODE], env=env, cwd=ROOT, capture_output=True, text=True, timeout=1800)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
-    last = r.stdout.strip().splitlines()[-1]
-    if last.startswith("SKIP"):
-        pytest.skip(last[5:])
-    return json.loads(last)
+def resources(run_without_simulator):
+    return json.loads(run_without_simulator(_CODE, timeout=1800)[-1])
 
 
 def test_every_kernel_compiled(resources):

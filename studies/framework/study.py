@@ -223,26 +223,24 @@ def make_runner(opts):
     return RUNNERS[opts.runner]()
 
 
-def positive_int(text):
-    """argparse type: an integer >= 1 (argparse prefixes the flag to the message)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 1:
-        raise argparse.ArgumentTypeError(f"got {text!r}, expected a positive integer")
-    return value
+def int_at_least(lo, words):
+    """An argparse type: an integer >= ``lo``, anything else refused with "got 'TEXT', expected
+    WORDS" (argparse prefixes the flag to the message)."""
+
+    def int_type(text):
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < lo:
+            raise argparse.ArgumentTypeError(f"got {text!r}, expected {words}")
+        return value
+
+    return int_type
 
 
-def non_negative_int(text):
-    """argparse type: an integer >= 0 (NumPy's seeds are non-negative)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = None
-    if value is None or value < 0:
-        raise argparse.ArgumentTypeError(f"got {text!r}, expected a non-negative integer")
-    return value
+positive_int = int_at_least(1, "a positive integer")  # --workers
+non_negative_int = int_at_least(0, "a non-negative integer")  # --seed: NumPy's seeds are non-negative
 
 
 def unwritable_directory(path):
