@@ -41,6 +41,63 @@ MATH_JIT_OPTIONS = {"fastmath": MATH_FASTMATH, "error_model": "numpy", "nogil": 
 # level and must not depend on how LLVM chose to reassociate them.
 ANALYSIS_JIT_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 
+# -- the CPU GEMM's register tile, chosen per instruction set -------------------------------
+#
+# The micro-kernel (kernels/cpu/_gemm.py) holds a tile of C of GEMM_MR rows x NV vectors in
+# registers across the k loop, plus NV vectors of B and one broadcast of A. The tile has to fit
+# the register file of the instruction set the kernels are compiled for:
+#   AVX-512: 32 vector registers, 4 x 4 (16 accumulators + 4 + 1 = 21): the tile tuned first;
+#   AVX2 / SSE: 16 registers, 4 x 3 (12 + 3 + 1 = 16). A 4 x 4 tile there needs 21 of 16
+#   registers, and LLVM spills and reloads accumulators in the inner loop: on a znver1 (AVX2)
+#   core it ran at 22 GFLOP/s, 4 x 3 at 37, the same as OpenBLAS's Haswell kernel beside it
+#   (studies/speed/gemm_tiles.py measures every candidate; reports/speed/gemm_tiles/).
+# The tile changes which columns one call of the micro-kernel covers, never the order in which
+# an element of C sums over k, so results are bit-identical whichever tile runs.
+GEMM_MR = 4
+GEMM_VECTORS = {"avx512": 4, "avx2": 3, "sse": 3}
+VECTOR_BYTES = {"avx512": 64, "avx2": 32, "sse": 16}
+
+
+def _target_features():
+    """The feature string Numba compiles the CPU kernels with (numba.core.codegen: the host's
+    features unless NUMBA_CPU_FEATURES is set; NUMBA_CPU_NAME alone keeps the host's)."""
+    if numba_config.CPU_FEATURES is not None:
+        return numba_config.CPU_FEATURES
+    try:
+        from numba.core.codegen import get_host_cpu_features  # noqa: PLC0415
+
+        return get_host_cpu_features()
+    except Exception:  # noqa: BLE001 - an unknown host: assume the common AVX2
+        return "+avx2,+fma"
+
+
+def target_isa(features=None):
+    """'avx512', 'avx2' or 'sse': the widest vector instruction set the kernels compile for."""
+    feats = {f[1:] for f in (_target_features() if features is None else features).split(",")
+             if f.startswith("+")}
+    if "avx512f" in feats:
+        return "avx512"
+    if "avx2" in feats and "fma" in feats:
+        return "avx2"
+    return "sse"
+
+
+def _gemm_vectors(isa):
+    """NV, the tile's vectors per row: the table's choice for ``isa``, or BPTTLAB_GEMM_VECTORS
+    (2-4) to try another tile (its compiled code gets its own cache, see SOURCE_DIGEST)."""
+    text = os.environ.get("BPTTLAB_GEMM_VECTORS", "").strip()
+    if not text:
+        return GEMM_VECTORS[isa]
+    if text not in {"2", "3", "4"}:
+        raise ValueError(f"BPTTLAB_GEMM_VECTORS: got {text!r}, expected 2, 3 or 4 (vectors per row of the GEMM's "
+                         "register tile), or unset for the choice per instruction set")
+    return int(text)
+
+
+ISA = target_isa()
+VBYTES = VECTOR_BYTES[ISA]
+GEMM_NV = _gemm_vectors(ISA)
+
 _PACKAGE = Path(__file__).resolve().parent
 
 
@@ -54,6 +111,9 @@ def _source_digest():
     for p in source_files():
         h.update(p.relative_to(_PACKAGE).as_posix().encode())
         h.update(p.read_bytes())
+    # The vector width and the GEMM tile are compile-time constants of the kernels; the cache
+    # index is already keyed on the CPU's name and features, not on an override of the tile.
+    h.update(f"{VBYTES}:{GEMM_MR}x{GEMM_NV}".encode())
     return h.hexdigest()[:16]
 
 

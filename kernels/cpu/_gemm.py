@@ -3,13 +3,15 @@
 C[M, N] = beta C + A[M, K] B[K, N], beta 0 or 1, row-major C. A is read in place through
 two strides (A(i, k) = A[a0 + i*ars + k*acs], so A or its transpose); B is first packed
 (``pack_n``: B(k, j) = S[s0 + k*lds + j]; ``pack_t``: B(k, j) = W[w0 + j*ldw + k], a weight
-matrix used transposed) into panels of NR = 4 vectors of columns, zero-padded, each panel
+matrix used transposed) into panels of NR = NV vectors of columns, zero-padded, each panel
 k-major and contiguous: the micro-kernel streams it with unit stride.
 
-The micro-kernel keeps a 4 x NR tile of C (16 vector registers) across a block of KC steps
-of k, one broadcast of A and four vector loads of B per four rows: about 90 % of the FMA
-units' peak from L1/L2. Blocking: KC = 128 steps of k (a panel block stays in L1), MC = 64
-rows (their A block stays in L2).
+The micro-kernel keeps a MR x NR tile of C (MR * NV vector registers) across a block of KC
+steps of k, one broadcast of A per row and NV vector loads of B per step. NV is chosen per
+instruction set so that the tile fits the register file (kernels/_config.py: 4 with AVX-512's
+32 registers, 3 with AVX2's 16); NV is a compile-time constant, and the code for the fourth
+vector is removed by the compiler when NV = 3. Blocking: KC = 128 steps of k (a panel block
+stays in L1), MC = 64 rows (their A block stays in L2).
 
 Why not BLAS: the recurrent product of one step is small (a few to 64 rows), and a BLAS call
 repacks the weights on every call and starts at a fixed cost; here the weights are packed
@@ -18,18 +20,21 @@ independent of which BLAS (and which of its CPU kernels) the process loaded.
 All functions take flat 1-D arrays and element offsets.
 """
 
+from .._config import GEMM_MR, GEMM_NV
 from ._jit import jit
 from ._simd import vadd, vfma, vlanes, vload, vload_n, vstore, vstore_n, vtranspose, vzero
 
 KC = 128
 MC = 64
-MR = 4
+MR = GEMM_MR
+NV = GEMM_NV  # vectors per panel and per row of the register tile: 2, 3 or 4
+assert MR == 4 and 2 <= NV <= 4  # the micro-kernels below are written for these
 
 
 @jit
 def panel_width(C):
-    """NR: the columns of one packed panel (4 vectors of C's dtype)."""
-    return 4 * vlanes(C)
+    """NR: the columns of one packed panel (NV vectors of C's dtype)."""
+    return NV * vlanes(C)
 
 
 @jit
@@ -44,24 +49,24 @@ def packed_size(C, K, N):
 @jit
 def _pack_panel_n(S, s0, lds, K, N, Bp, p):
     L = vlanes(Bp)
-    nr = 4 * L
+    nr = NV * L
     j0 = p * nr
     w = min(nr, N - j0)
     for k in range(K):
         o = (p * K + k) * nr
         s = s0 + k * lds + j0
         if w == nr:
-            for v in range(4):
+            for v in range(NV):
                 vstore(Bp, o + v * L, vload(S, s + v * L))
         else:  # the last, partial panel: zeros past column N
-            for v in range(4):
+            for v in range(NV):
                 vstore(Bp, o + v * L, vload_n(S, s + v * L, max(0, min(L, w - v * L))))
 
 
 @jit
 def _pack_panel_t(W, w0, ldw, K, N, Bp, p):
     L = vlanes(Bp)
-    nr = 4 * L
+    nr = NV * L
     j0 = p * nr
     w = min(nr, N - j0)
     base = p * K * nr
@@ -131,18 +136,26 @@ def _put(C, o, n, acc, v):
 
 @jit
 def _put_row(C, o, n, acc, v0, v1, v2, v3):
+    """One row of a tile: vectors v0 .. v(NV-1) to C[o : o + n] (the others are placeholders)."""
     L = vlanes(C)
     _put(C, o, n, acc, v0)
     _put(C, o + L, n - L, acc, v1)
-    _put(C, o + 2 * L, n - 2 * L, acc, v2)
-    _put(C, o + 3 * L, n - 3 * L, acc, v3)
+    if NV > 2:
+        _put(C, o + 2 * L, n - 2 * L, acc, v2)
+    if NV > 3:
+        _put(C, o + 3 * L, n - 3 * L, acc, v3)
+
+
+# The micro-kernels are written for NV = 4 vectors per row; "if NV > 2" / "if NV > 3" guard the
+# third and fourth. NV is a compile-time constant, so LLVM deletes the guarded multiply-adds and
+# their (then unused) accumulators: with NV = 3 the loop holds 12 accumulators, not 16.
 
 
 @jit
 def _tile4(A, a0, ars, acs, Bp, b0, K, C, c0, ldc, n, acc):
     """Rows 0-3, columns [0, n) of C[c0:] (+)= A[a0:] (4 x K) times one packed panel block."""
     L = vlanes(C)
-    nr = 4 * L
+    nr = NV * L
     c00 = vzero(C)
     c01 = vzero(C)
     c02 = vzero(C)
@@ -163,29 +176,37 @@ def _tile4(A, a0, ars, acs, Bp, b0, K, C, c0, ldc, n, acc):
         bo = b0 + k * nr
         b0v = vload(Bp, bo)
         b1v = vload(Bp, bo + L)
-        b2v = vload(Bp, bo + 2 * L)
-        b3v = vload(Bp, bo + 3 * L)
+        b2v = vload(Bp, bo + 2 * L) if NV > 2 else b0v
+        b3v = vload(Bp, bo + 3 * L) if NV > 3 else b0v
         ak = a0 + k * acs
         x = A[ak]
         c00 = vfma(x, b0v, c00)
         c01 = vfma(x, b1v, c01)
-        c02 = vfma(x, b2v, c02)
-        c03 = vfma(x, b3v, c03)
+        if NV > 2:
+            c02 = vfma(x, b2v, c02)
+        if NV > 3:
+            c03 = vfma(x, b3v, c03)
         x = A[ak + ars]
         c10 = vfma(x, b0v, c10)
         c11 = vfma(x, b1v, c11)
-        c12 = vfma(x, b2v, c12)
-        c13 = vfma(x, b3v, c13)
+        if NV > 2:
+            c12 = vfma(x, b2v, c12)
+        if NV > 3:
+            c13 = vfma(x, b3v, c13)
         x = A[ak + 2 * ars]
         c20 = vfma(x, b0v, c20)
         c21 = vfma(x, b1v, c21)
-        c22 = vfma(x, b2v, c22)
-        c23 = vfma(x, b3v, c23)
+        if NV > 2:
+            c22 = vfma(x, b2v, c22)
+        if NV > 3:
+            c23 = vfma(x, b3v, c23)
         x = A[ak + 3 * ars]
         c30 = vfma(x, b0v, c30)
         c31 = vfma(x, b1v, c31)
-        c32 = vfma(x, b2v, c32)
-        c33 = vfma(x, b3v, c33)
+        if NV > 2:
+            c32 = vfma(x, b2v, c32)
+        if NV > 3:
+            c33 = vfma(x, b3v, c33)
     _put_row(C, c0, n, acc, c00, c01, c02, c03)
     _put_row(C, c0 + ldc, n, acc, c10, c11, c12, c13)
     _put_row(C, c0 + 2 * ldc, n, acc, c20, c21, c22, c23)
@@ -196,7 +217,7 @@ def _tile4(A, a0, ars, acs, Bp, b0, K, C, c0, ldc, n, acc):
 def _tile1(A, a0, acs, Bp, b0, K, C, c0, n, acc):
     """One row of _tile4 (the rows left over, and matrix-vector products)."""
     L = vlanes(C)
-    nr = 4 * L
+    nr = NV * L
     c0v = vzero(C)
     c1v = vzero(C)
     c2v = vzero(C)
@@ -206,18 +227,20 @@ def _tile1(A, a0, acs, Bp, b0, K, C, c0, n, acc):
         x = A[a0 + k * acs]
         c0v = vfma(x, vload(Bp, bo), c0v)
         c1v = vfma(x, vload(Bp, bo + L), c1v)
-        c2v = vfma(x, vload(Bp, bo + 2 * L), c2v)
-        c3v = vfma(x, vload(Bp, bo + 3 * L), c3v)
+        if NV > 2:
+            c2v = vfma(x, vload(Bp, bo + 2 * L), c2v)
+        if NV > 3:
+            c3v = vfma(x, vload(Bp, bo + 3 * L), c3v)
     _put_row(C, c0, n, acc, c0v, c1v, c2v, c3v)
 
 
 @jit
 def _tile1x4(A, a0, acs, Bp, b0, ps, K, C, c0, cst, N, nst, acc):
-    """_tile1 on four panels, b0 + v*ps for v < 4 (16 independent multiply-add chains: a
+    """_tile1 on four panels, b0 + v*ps for v < 4 (4 NV independent multiply-add chains: a
     matrix-vector product is latency- and load-bound otherwise). Panel v goes to C[c0 + v*cst:],
     N - v*nst columns of it at most (consecutive panels: ps = K*nr, cst = nst = nr)."""
     L = vlanes(C)
-    nr = 4 * L
+    nr = NV * L
     c00 = vzero(C)
     c01 = vzero(C)
     c02 = vzero(C)
@@ -239,23 +262,31 @@ def _tile1x4(A, a0, acs, Bp, b0, ps, K, C, c0, cst, N, nst, acc):
         o = b0 + k * nr
         c00 = vfma(x, vload(Bp, o), c00)
         c01 = vfma(x, vload(Bp, o + L), c01)
-        c02 = vfma(x, vload(Bp, o + 2 * L), c02)
-        c03 = vfma(x, vload(Bp, o + 3 * L), c03)
+        if NV > 2:
+            c02 = vfma(x, vload(Bp, o + 2 * L), c02)
+        if NV > 3:
+            c03 = vfma(x, vload(Bp, o + 3 * L), c03)
         o += ps
         c10 = vfma(x, vload(Bp, o), c10)
         c11 = vfma(x, vload(Bp, o + L), c11)
-        c12 = vfma(x, vload(Bp, o + 2 * L), c12)
-        c13 = vfma(x, vload(Bp, o + 3 * L), c13)
+        if NV > 2:
+            c12 = vfma(x, vload(Bp, o + 2 * L), c12)
+        if NV > 3:
+            c13 = vfma(x, vload(Bp, o + 3 * L), c13)
         o += ps
         c20 = vfma(x, vload(Bp, o), c20)
         c21 = vfma(x, vload(Bp, o + L), c21)
-        c22 = vfma(x, vload(Bp, o + 2 * L), c22)
-        c23 = vfma(x, vload(Bp, o + 3 * L), c23)
+        if NV > 2:
+            c22 = vfma(x, vload(Bp, o + 2 * L), c22)
+        if NV > 3:
+            c23 = vfma(x, vload(Bp, o + 3 * L), c23)
         o += ps
         c30 = vfma(x, vload(Bp, o), c30)
         c31 = vfma(x, vload(Bp, o + L), c31)
-        c32 = vfma(x, vload(Bp, o + 2 * L), c32)
-        c33 = vfma(x, vload(Bp, o + 3 * L), c33)
+        if NV > 2:
+            c32 = vfma(x, vload(Bp, o + 2 * L), c32)
+        if NV > 3:
+            c33 = vfma(x, vload(Bp, o + 3 * L), c33)
     _put_row(C, c0, N, acc, c00, c01, c02, c03)
     _put_row(C, c0 + cst, N - nst, acc, c10, c11, c12, c13)
     _put_row(C, c0 + 2 * cst, N - 2 * nst, acc, c20, c21, c22, c23)
@@ -264,9 +295,9 @@ def _tile1x4(A, a0, acs, Bp, b0, ps, K, C, c0, cst, N, nst, acc):
 
 @jit
 def _tile1x2(A, a0, acs, Bp, b0, b1, K, C, c0, n0, n1, acc):
-    """_tile1 on two panels at once (eight multiply-add chains instead of four)."""
+    """_tile1 on two panels at once (2 NV multiply-add chains instead of NV)."""
     L = vlanes(C)
-    nr = 4 * L
+    nr = NV * L
     c0v = vzero(C)
     c1v = vzero(C)
     c2v = vzero(C)
@@ -281,12 +312,16 @@ def _tile1x2(A, a0, acs, Bp, b0, b1, K, C, c0, n0, n1, acc):
         x = A[a0 + k * acs]
         c0v = vfma(x, vload(Bp, bo), c0v)
         c1v = vfma(x, vload(Bp, bo + L), c1v)
-        c2v = vfma(x, vload(Bp, bo + 2 * L), c2v)
-        c3v = vfma(x, vload(Bp, bo + 3 * L), c3v)
+        if NV > 2:
+            c2v = vfma(x, vload(Bp, bo + 2 * L), c2v)
+        if NV > 3:
+            c3v = vfma(x, vload(Bp, bo + 3 * L), c3v)
         d0v = vfma(x, vload(Bp, do), d0v)
         d1v = vfma(x, vload(Bp, do + L), d1v)
-        d2v = vfma(x, vload(Bp, do + 2 * L), d2v)
-        d3v = vfma(x, vload(Bp, do + 3 * L), d3v)
+        if NV > 2:
+            d2v = vfma(x, vload(Bp, do + 2 * L), d2v)
+        if NV > 3:
+            d3v = vfma(x, vload(Bp, do + 3 * L), d3v)
     _put_row(C, c0, n0, acc, c0v, c1v, c2v, c3v)
     _put_row(C, c0 + nr, n1, acc, d0v, d1v, d2v, d3v)
 

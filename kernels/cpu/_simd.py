@@ -6,26 +6,19 @@ micro-kernel the way a BLAS does: a tile of C held in vector registers across th
 k loop, one broadcast of A and one vector load of B per multiply-add.
 
 A vector holds ``VBYTES`` bytes: 64 (one AVX-512 register; 16 float32 or 8 float64) when
-the host has AVX-512, else 32 (AVX2). Loads and stores are unaligned; ``*_n`` variants mask
-the lanes from n on (for partial tiles at the edges of a matrix).
+the compile target has AVX-512, 32 with AVX2, 16 with neither (kernels/_config.py). Loads and
+stores are unaligned; ``*_n`` variants mask the lanes from n on (for partial tiles at the
+edges of a matrix).
 """
 
-import llvmlite.binding as llb
 from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
 
-
-def _has_avx512():
-    try:
-        feats = llb.get_host_cpu_features()
-        return bool(feats.get("avx512f", False))
-    except Exception:  # noqa: BLE001 - unknown host: assume the common AVX2
-        return False
-
-
-VBYTES = 64 if _has_avx512() else 32
+# The width of the instruction set Numba compiles for (NUMBA_CPU_FEATURES included, so an
+# emulated AVX2 target gets AVX2 vectors on an AVX-512 host).
+from .._config import VBYTES
 
 
 class Vec(types.Type):
