@@ -20,6 +20,8 @@ independent of which BLAS (and which of its CPU kernels) the process loaded.
 All functions take flat 1-D arrays and element offsets.
 """
 
+import numpy as np
+
 from .._config import GEMM_MR, GEMM_NV
 from ._jit import jit
 from ._simd import vadd, vfma, vlanes, vload, vload_n, vstore, vstore_n, vtranspose, vzero
@@ -360,21 +362,52 @@ def mm(M, N, K, A, a0, ars, acs, Bp, C, c0, ldc, beta, i_lo, i_hi):
             _tile1(A, a0 + i * ars, acs, Bp, p * K * nr, K, C, c0 + i * ldc + p * nr, min(nr, N - p * nr), acc)
             p += 1
         return
+    # A read across k with a stride (acs != 1: a transposed operand, the weight gradients'
+    # G^T) touches a new cache line, and often a new page, at every step of k in every tile:
+    # such blocks are first packed k-major (MR rows side by side), once per block of MC rows
+    # and reused by every panel. A row-major A (acs == 1) is read in place.
+    packed = acs != 1 and npan > 1
+    Ap = np.empty(MC * KC if packed else 0, C.dtype)
     for kb in range(0, K, KC):
         kn = min(KC, K - kb)
         acc = beta != 0 or kb > 0
         for ib in range(i_lo, i_hi, MC):
             ie = min(ib + MC, i_hi)
+            if packed:
+                _pack_a(A, a0 + ib * ars + kb * acs, ars, acs, ie - ib, kn, Ap)
             for p in range(npan):
                 n = min(nr, N - p * nr)
                 bo = (p * K + kb) * nr
                 i = ib
                 while i + MR <= ie:
-                    _tile4(A, a0 + i * ars + kb * acs, ars, acs, Bp, bo, kn, C, c0 + i * ldc + p * nr, ldc, n, acc)
+                    if packed:
+                        _tile4(Ap, (i - ib) * kn, 1, MR, Bp, bo, kn, C, c0 + i * ldc + p * nr, ldc, n, acc)
+                    else:
+                        _tile4(A, a0 + i * ars + kb * acs, ars, acs, Bp, bo, kn, C, c0 + i * ldc + p * nr, ldc, n,
+                               acc)
                     i += MR
                 while i < ie:
-                    _tile1(A, a0 + i * ars + kb * acs, acs, Bp, bo, kn, C, c0 + i * ldc + p * nr, n, acc)
+                    if packed:
+                        _tile1(Ap, (i - ib) * kn, 1, Bp, bo, kn, C, c0 + i * ldc + p * nr, n, acc)
+                    else:
+                        _tile1(A, a0 + i * ars + kb * acs, acs, Bp, bo, kn, C, c0 + i * ldc + p * nr, n, acc)
                     i += 1
+
+
+@jit
+def _pack_a(A, a0, ars, acs, m, kn, Ap):
+    """Ap <- the m x kn block A(i, k) = A[a0 + i*ars + k*acs]: whole groups of MR rows k-major
+    (Ap[g*MR*kn + k*MR + r] = A(g*MR + r, k), what _tile4 reads with ars = 1, acs = MR), then
+    each row left over on its own (Ap[i*kn + k], for _tile1 with acs = 1)."""
+    g = m // MR * MR
+    for k in range(kn):
+        for i0 in range(0, g, MR):
+            o = i0 * kn + k * MR
+            for r in range(MR):
+                Ap[o + r] = A[a0 + (i0 + r) * ars + k * acs]
+    for i in range(g, m):
+        for k in range(kn):
+            Ap[i * kn + k] = A[a0 + i * ars + k * acs]
 
 
 # -- the recurrent products of one step (one batch chunk's rows) -------------------------
