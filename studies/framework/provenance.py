@@ -43,9 +43,14 @@ def cpu_microarchitecture():
 
     out = {"llvm_cpu_name": binding.get_host_cpu_name(),
            "llvm_cpu_features": binding.get_host_cpu_features().flatten()}
-    for var in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES"):
+    for var in ("NUMBA_CPU_NAME", "NUMBA_CPU_FEATURES", "BPTTLAB_GEMM_VECTORS"):
         if os.environ.get(var):
             out[var] = os.environ[var]
+    from bpttlab.kernels import _config  # noqa: PLC0415
+
+    # what the CPU kernels chose for that target: vector width and the GEMM's register tile
+    out["kernels_isa"] = (f"{_config.ISA}: {_config.VBYTES * 8}-bit vectors, GEMM tile {_config.GEMM_MR} rows x "
+                          f"{_config.GEMM_NV} vectors")
     return out
 
 

@@ -87,8 +87,14 @@ from .harness import PAUSE, interleaved, single_call_median  # noqa: E402
 SHAPES = [(100, 1, 64, 128), (64, 32, 32, 64), (100, 32, 128, 256), (1000, 16, 64, 128), (100, 64, 512, 512)]
 CELLS = ("lstm", "gru", "rnn_tanh")
 LARGEST = SHAPES[-1]
-# Issue 7's goals: our speed / PyTorch's, per cell, at the largest shape and elsewhere.
-GOALS = {"lstm": (0.95, 1.5), "gru": (1.0, 2.0), "rnn_tanh": (1.0, 2.0)}
+# Issue 16's goals, our speed / PyTorch's. GRU and RNN: 2.0 at every shape but the largest,
+# 1.3 there. LSTM: 1.0 everywhere, and 1.3 where PyTorch's rate in that mode is below
+# LSTM_SLOW of the peak (the fastest 2048³ product of a BLAS measured beside it: NumPy's or
+# PyTorch's), i.e. where PyTorch leaves room that ours should take.
+GOALS = {"lstm": (1.0, 1.0), "gru": (1.3, 2.0), "rnn_tanh": (1.3, 2.0)}
+LSTM_ROOM_GOAL = 1.3
+LSTM_SLOW = 0.70
+GEMM_GOAL = 0.95  # our product / the fastest BLAS product beside it, at 2048³ and at the kernels' shapes
 PEAK_GOAL = 0.80  # the largest shape's forward, as a fraction of the SGEMM peak
 OUT = Path("reports") / "speed" / "cpu_vs_torch"  # under the working directory
 
@@ -172,6 +178,47 @@ def sgemm_peaks(repeats, n=2048):
         out[k] = 2 * n**3 / single_call_median(fn, repeats, pause=0.05)
     assert MR > 0
     return out
+
+
+def kernel_products(shapes, repeats, min_run):
+    """GFLOP/s of the products the LSTM kernels run at each shape (T, B, I, H), ours against
+    NumPy's and PyTorch's, float32, interleaved: the recurrent product of one forward step
+    (B x H times H x 4H, the weights packed once per pass, so not timed) and the recurrent
+    weights' gradient (4H x T·B times T·B x H, G^T h, the inputs packed on every call and
+    timed with it, as a BLAS packs inside its call). Rows: dicts with the GFLOP/s per impl."""
+    from bpttlab.kernels.cpu._par import mm_par, pack  # noqa: PLC0415
+
+    rows = []
+    rng = np.random.default_rng(2)
+    for T, B, _I, H in shapes:
+        G = 4 * H
+        h = rng.standard_normal((B, H)).astype(np.float32)
+        w = rng.standard_normal((H, G)).astype(np.float32)  # W_hh^T: the step is h @ w
+        wp = pack(w.reshape(-1), 0, G, H, G)
+        out = np.empty((B, G), np.float32)
+        g = rng.standard_normal((T * B, G)).astype(np.float32)  # dL/d(gates), one row per (t, b)
+        x = rng.standard_normal((T * B, H)).astype(np.float32)
+        dw = np.empty((G, H), np.float32)
+
+        def ours_grad(g=g, x=x, dw=dw, G=G, H=H, R=T * B):
+            mm_par(G, H, R, g.reshape(-1), 0, 1, G, pack(x.reshape(-1), 0, H, R, H), dw.reshape(-1), 0, H, 0.0)
+
+        cases = {
+            f"forward step {B} x {H} x {G}": (2 * B * H * G, {
+                "numpy": lambda h=h, w=w: h @ w,
+                "ours": lambda h=h, wp=wp, out=out, B=B, G=G, H=H: mm_par(B, G, H, h.reshape(-1), 0, H, 1, wp,
+                                                                           out.reshape(-1), 0, G, 0.0)}),
+            f"dW_hh {G} x {T * B} x {H}": (2 * G * T * B * H, {"numpy": lambda g=g, x=x: g.T @ x, "ours": ours_grad}),
+        }
+        if torch is not None:
+            ht, wt, gt, xt = (torch.from_numpy(a) for a in (h, w, g, x))
+            cases[f"forward step {B} x {H} x {G}"][1]["torch"] = lambda ht=ht, wt=wt: ht @ wt
+            cases[f"dW_hh {G} x {T * B} x {H}"][1]["torch"] = lambda gt=gt, xt=xt: gt.T @ xt
+        for name, (fl, fns) in cases.items():
+            res = measure(fns, repeats, min_run)
+            rows.append({"shape": f"{T}, {B}, {_I}, {H}", "product": name,
+                         **{k: fl / v / 1e9 for k, v in res.items()}})
+    return rows
 
 
 # -- float32 approximations --------------------------------------------------------------
@@ -258,6 +305,8 @@ def machine(threads):
     return {
         "cpu": f"{cpu}, {os.cpu_count()} logical CPUs, AVX-512: {'yes' if 'avx512f' in flags else 'no'}",
         "cpu as LLVM names it (what Numba compiles for)": f"{arch['llvm_cpu_name']}{overrides}",
+        "its features (LLVM)": arch["llvm_cpu_features"],
+        "the CPU kernels' instruction set and GEMM tile": arch["kernels_isa"],
         "python": platform.python_version(),
         "versions": f"numpy {np.__version__}, scipy {scipy.__version__}, numba {numba.__version__}, "
         f"llvmlite {llvmlite.__version__}, torch {torch.__version__ if torch is not None else 'absent'}",
@@ -304,7 +353,12 @@ def main(argv=None):
     load0 = _loadavg()
     peaks = sgemm_peaks(args.repeats)
     peak = peaks["numpy"]
+    blas_peak = max(v for k, v in peaks.items() if k != "ours")  # the fastest BLAS product beside ours
     print("SGEMM 2048^3 GFLOP/s: " + ", ".join(f"{k} {v / 1e9:.0f}" for k, v in peaks.items()), flush=True)
+    products = kernel_products(shapes, args.repeats, args.min_run)
+    for r in products:
+        print(f"{r['product']}: " + ", ".join(f"{k} {r[k]:.0f}" for k in ("numpy", "torch", "ours") if k in r),
+              flush=True)
 
     rows = []
     for cell in cells:
@@ -321,10 +375,10 @@ def main(argv=None):
                 row[f"ours_{short}_gflops"] = fl / ours / 1e9
                 row[f"torch_{short}_gflops"] = None if theirs is None else fl / theirs / 1e9
             largest = (T, B, I, H) == LARGEST
-            need = GOALS.get(cell, (1.0, 2.0))[0 if largest else 1]
-            row["goal_speedup"] = need
             row["peak_fraction_fwd"] = row["ours_fwd_gflops"] * 1e9 / peak if largest else None
             for short in ("fwd", "fb"):
+                need = goal(cell, largest, row[f"torch_{short}_gflops"], blas_peak)
+                row[f"goal_{short}"] = need
                 sp = row[f"speedup_{short}"]
                 row[f"pass_{short}"] = None if sp is None else sp >= need
                 # The rate the goal asks of ours: where it exceeds every 2048^3 product measured
@@ -340,16 +394,26 @@ def main(argv=None):
     wall = time.perf_counter() - t_start
     mach = machine(args.threads)
     mach["load average (1 min) at start / end"] = f"{load0} / {_loadavg()} (other processes on the machine add noise)"
-    write(args.out, rows, peaks, mach, acc, args, wall)
+    write(args.out, rows, peaks, products, mach, acc, args, wall)
     print(f"wrote {args.out}/results.csv and results.md ({wall:.0f} s)")
     return 0
 
 
-def write(out, rows, peaks, mach, acc, args, wall):
+def goal(cell, largest, torch_gflops, blas_peak):
+    """The speedup over PyTorch a cell must reach at one shape and mode (see GOALS)."""
+    at_largest, elsewhere = GOALS.get(cell, (1.3, 2.0))
+    if cell == "lstm":
+        room = torch_gflops is not None and torch_gflops * 1e9 < LSTM_SLOW * blas_peak
+        return LSTM_ROOM_GOAL if room else at_largest
+    return at_largest if largest else elsewhere
+
+
+def write(out, rows, peaks, products, mach, acc, args, wall):
     peak = peaks["numpy"]
+    blas_peak = max(v for k, v in peaks.items() if k != "ours")
     out.mkdir(parents=True, exist_ok=True)
     cols = ["cell", "T", "B", "I", "H", "torch_fwd_ms", "ours_fwd_ms", "speedup_fwd", "torch_fb_ms", "ours_fb_ms",
-            "speedup_fb", "goal_speedup", "pass_fwd", "pass_fb", "ours_fwd_gflops", "torch_fwd_gflops",
+            "speedup_fb", "goal_fwd", "goal_fb", "pass_fwd", "pass_fb", "ours_fwd_gflops", "torch_fwd_gflops",
             "ours_fb_gflops", "torch_fb_gflops", "need_fwd_gflops", "need_fb_gflops", "peak_fraction_fwd", "pass_peak"]
     extra = {f"sgemm_{k}_gflops": f"{v / 1e9:.6g}" for k, v in peaks.items()}
     with open(out / "results.csv", "w", newline="") as f:
@@ -368,14 +432,33 @@ def write(out, rows, peaks, mach, acc, args, wall):
         "`training=False`), forward+backward = a training forward and the backward pass for dL/dy at every step "
         "(gradients of the parameters, x and the initial state).",
         "",
-        "Speedup = PyTorch's time / ours (above 1: ours is faster). Goals (issue 7): LSTM ≥ "
-        f"{GOALS['lstm'][1]}× and GRU / RNN ≥ {GOALS['gru'][1]}× everywhere but the largest shape, where LSTM needs "
-        f"≥ {GOALS['lstm'][0]}×, GRU / RNN ≥ {GOALS['gru'][0]}×, and our forward ≥ {PEAK_GOAL:.0%} of the SGEMM peak.",
+        "Speedup = PyTorch's time / ours (above 1: ours is faster). Goals (issue 16): GRU / RNN ≥ "
+        f"{GOALS['gru'][1]}× at every shape but the largest, ≥ {GOALS['gru'][0]}× there; LSTM ≥ {GOALS['lstm'][1]}× "
+        f"everywhere, and ≥ {LSTM_ROOM_GOAL}× where PyTorch's rate in that mode is below {LSTM_SLOW:.0%} of the "
+        f"fastest BLAS product measured beside it ({blas_peak / 1e9:.0f} GFLOP/s at 2048³); the goal column gives "
+        "forward / forward+backward.",
         "",
-        "Float32 products of 2048³ in the same run: NumPy (the SGEMM peak of the goal) "
-        f"**{peak / 1e9:.0f} GFLOP/s**"
-        + "".join(f", {k} {v / 1e9:.0f}" for k, v in peaks.items() if k != "numpy")
-        + " GFLOP/s (\"ours\": kernels/cpu/_gemm.py, which the kernels use; they call no BLAS).",
+        "## Matrix products",
+        "",
+        "Float32 products of 2048³ in the same run, GFLOP/s: "
+        + ", ".join(f"{k} **{v / 1e9:.0f}**" for k, v in peaks.items())
+        + " (\"ours\": kernels/cpu/_gemm.py, which the kernels use; they call no BLAS). Goal: ours ≥ "
+        f"{GEMM_GOAL}× the fastest BLAS product beside it, here and at the products the kernels run:",
+        "",
+        "| product (M x K x N) | " + " | ".join(k for k in ("numpy", "torch", "ours") if k in peaks)
+        + " | ours / fastest BLAS | met |",
+        "|---|" + "---|" * (len(peaks) + 2),
+        "| 2048 x 2048 x 2048 | " + " | ".join(f"{peaks[k] / 1e9:.0f}" for k in ("numpy", "torch", "ours") if k in peaks)
+        + f" | {peaks['ours'] / blas_peak:.2f} | {yn(peaks['ours'] / blas_peak >= GEMM_GOAL)} |",
+    ]
+    for r in products:
+        best = max(r[k] for k in ("numpy", "torch") if k in r)
+        lines.append(f"| {r['product']} (shape {r['shape']}) | "
+                     + " | ".join(f"{r[k]:.0f}" for k in ("numpy", "torch", "ours") if k in r)
+                     + f" | {r['ours'] / best:.2f} | {yn(r['ours'] / best >= GEMM_GOAL)} |")
+    lines += [
+        "",
+        "## The race",
         "",
         "| cell | T, B, I, H | PyTorch fwd / fwd+bwd (ms) | ours fwd / fwd+bwd (ms) | speedup fwd / fwd+bwd | goal | "
         "met fwd / fwd+bwd | ours fwd GFLOP/s |",
@@ -389,7 +472,8 @@ def write(out, rows, peaks, mach, acc, args, wall):
         lines.append(
             f"| {r['cell']} | {shape} | {fmt(r['torch_fwd_ms'])} / {fmt(r['torch_fb_ms'])} | "
             f"{fmt(r['ours_fwd_ms'])} / {fmt(r['ours_fb_ms'])} | {fmt(r['speedup_fwd'], '.2f')} / "
-            f"{fmt(r['speedup_fb'], '.2f')} | ≥ {r['goal_speedup']} | {yn(r['pass_fwd'])} / {yn(r['pass_fb'])} | {gf} |"
+            f"{fmt(r['speedup_fb'], '.2f')} | ≥ {r['goal_fwd']} / {r['goal_fb']} | {yn(r['pass_fwd'])} / "
+            f"{yn(r['pass_fb'])} | {gf} |"
         )
     lines += ["", "FLOPs as studies/speed/flops.py counts them (DeepBench: forward+backward = 3 forwards).", ""]
     fastest = max(peaks.values())
@@ -418,6 +502,13 @@ def write(out, rows, peaks, mach, acc, args, wall):
         lines.append("")
     lines += ["## Machine", ""] + [f"- {k}: {v}" for k, v in mach.items()] + [""]
     (out / "results.md").write_text("\n".join(lines))
+    with open(out / "products.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        impls = [k for k in ("numpy", "torch", "ours") if k in peaks]
+        w.writerow(["product", "shape", *[f"{k}_gflops" for k in impls]])
+        w.writerow(["2048 x 2048 x 2048", "", *[f"{peaks[k] / 1e9:.6g}" for k in impls]])
+        for r in products:
+            w.writerow([r["product"], r["shape"], *[f"{r[k]:.6g}" for k in impls]])
 
 
 if __name__ == "__main__":

@@ -224,6 +224,32 @@ def report(results, opts, w):
     w.table(df, "throughput", "Every measurement",
             "One row per shape, cell, mode and implementation: milliseconds per call, GFLOP/s (recurrent product), "
             "GFLOP/s with the input projection, and the percentage of the SGEMM peak measured in the same configuration.")
+    if opts.backend == "cpu":
+        race = race_section(w.out / "cpu_vs_torch" / "results.md")
+        if race:
+            w.text(race)
+
+
+def race_section(path):
+    """The goal table of the race against PyTorch (studies/speed/cpu_vs_torch.py, run before this
+    study by ``regenerate``) as a section of this report, or "" when it has not been run into
+    this report's directory. Its numbers come from its own run, whose machine it names."""
+    if not path.is_file():
+        return ""
+    text = path.read_text()
+    if "## Matrix products" not in text or "## Machine" not in text:
+        return ""
+    body = text[text.index("## Matrix products"):text.index("## Machine")].strip()
+    machine = text[text.index("## Machine"):].splitlines()
+    cpu = next((ln[2:] for ln in machine if ln.startswith("- cpu as LLVM names it")), "")
+    tile = next((ln[2:] for ln in machine if ln.startswith("- the CPU kernels'")), "")
+    head = text.split("\n\n")[1:3]  # how it was measured; the goals
+    return "\n\n".join([
+        "## The race against PyTorch, and its goals",
+        f"From `{path.parent.name}/results.md` (its own run, interleaved like this study; {cpu}; {tile}). "
+        + " ".join(h.strip() for h in head),
+        body.replace("## ", "### "),
+    ])
 
 
 def gru_lstm_summary(piv):
