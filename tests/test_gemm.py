@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from bpttlab.kernels import _config
 from bpttlab.kernels.cpu._gemm import KC, MC, MR, mm, panel_width
 from bpttlab.kernels.cpu._par import mm_par, pack

@@ -409,7 +409,6 @@ def goal(cell, largest, torch_gflops, blas_peak):
 
 
 def write(out, rows, peaks, products, mach, acc, args, wall):
-    peak = peaks["numpy"]
     blas_peak = max(v for k, v in peaks.items() if k != "ours")
     out.mkdir(parents=True, exist_ok=True)
     cols = ["cell", "T", "B", "I", "H", "torch_fwd_ms", "ours_fwd_ms", "speedup_fwd", "torch_fb_ms", "ours_fb_ms",
