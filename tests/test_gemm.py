@@ -4,6 +4,7 @@ the result (kernels/_config.py: the tile is chosen per instruction set)."""
 
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -150,3 +151,37 @@ def test_every_tile_gives_the_same_bits(tmp_path):
     for nv in ("2", "4"):
         for x, y in zip(results["3"], results[nv], strict=True):
             assert np.array_equal(x, y)
+
+
+def test_fused_multiply_adds_only_where_the_target_has_them():
+    assert _config.target_has_fma("+avx2,+fma") and _config.target_has_fma("+avx512f")
+    assert not _config.target_has_fma("+sse4.2,-fma,-avx512f")
+
+
+SSE_TARGET = {"NUMBA_CPU_NAME": "x86-64-v2",
+              "NUMBA_CPU_FEATURES": "+64bit,+cmov,+cx8,+fxsr,+mmx,+sse,+sse2,+cx16,+sahf,+popcnt,+sse3,+sse4.1,"
+                                    "+sse4.2,+ssse3,-avx,-avx2,-fma,-f16c,-avx512f"}
+
+_SSE_CHECK = """
+import sys
+import numpy as np
+from bpttlab.kernels import _config
+from bpttlab.kernels.cpu._par import mm_par, pack
+assert (_config.ISA, _config.VBYTES, _config.FMA_INTRINSIC) == ("sse", 16, "llvm.fmuladd"), _config.ISA
+rng = np.random.default_rng(0)
+M, N, K = 37, 29, 300
+a, b = rng.standard_normal((M, K)), rng.standard_normal((K, N))
+c = np.zeros((M, N))
+mm_par(M, N, K, a.reshape(-1), 0, K, 1, pack(b.reshape(-1), 0, N, K, N), c.reshape(-1), 0, N, 0.0)
+assert np.all(np.abs(c - a @ b) <= 1e-12 * (np.abs(a) @ np.abs(b))), np.abs(c - a @ b).max()
+print("OK")
+"""
+
+
+@pytest.mark.skipif(platform.machine().lower() not in {"x86_64", "amd64"}, reason="an x86-64 target")
+def test_an_sse_target_gets_sse_vectors_and_no_software_fma():
+    """Compiled for x86-64-v2 (no AVX, no FMA: emulated with NUMBA_CPU_NAME/NUMBA_CPU_FEATURES, which
+    any x86-64 host runs), the kernels use 128-bit vectors and multiply-then-add."""
+    r = subprocess.run([sys.executable, "-c", _SSE_CHECK], env=dict(os.environ, **SSE_TARGET), capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout.strip().endswith("OK"), r.stderr[-3000:]

@@ -19,6 +19,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
+from .._config import FMA_INTRINSIC
 from ._jit import jit, overload_math
 
 # -- dtype-dependent scalar math ---------------------------------------------------------
@@ -124,7 +125,8 @@ def _exp_gate_f32_impl(x):
 
 @intrinsic
 def fma(typingctx, a, b, c):
-    """a * b + c rounded once (llvm.fma, which LLVM vectorizes).
+    """a * b + c rounded once (llvm.fma, which LLVM vectorizes), or, on a target without
+    hardware FMA, a multiply and an add (kernels/_config.py: FMA_INTRINSIC).
 
     Written out where an expression has two products feeding one sum (f c' + i g): left to
     the "contract" flag, which product LLVM fuses depends on how the surrounding code was
@@ -136,7 +138,7 @@ def fma(typingctx, a, b, c):
 
     def codegen(context, builder, sig, args):
         ty = context.get_value_type(sig.args[0])
-        fn = builder.module.declare_intrinsic("llvm.fma", [ty], ir.FunctionType(ty, [ty, ty, ty]))
+        fn = builder.module.declare_intrinsic(FMA_INTRINSIC, [ty], ir.FunctionType(ty, [ty, ty, ty]))
         return builder.call(fn, args)
 
     return a(a, b, c), codegen

@@ -18,7 +18,7 @@ from numba.extending import intrinsic, models, register_model
 
 # The width of the instruction set Numba compiles for (NUMBA_CPU_FEATURES included, so an
 # emulated AVX2 target gets AVX2 vectors on an AVX-512 host).
-from .._config import VBYTES
+from .._config import FMA_INTRINSIC, VBYTES
 
 
 class Vec(types.Type):
@@ -162,7 +162,8 @@ def vstore_n(typingctx, arr, idx, v, n):
 
 @intrinsic
 def vfma(typingctx, a, b, c):
-    """c + a * b, a scalar broadcast to every lane (one fused multiply-add)."""
+    """c + a * b, a scalar broadcast to every lane (one fused multiply-add; a multiply and an add
+    on a target without hardware FMA: kernels/_config.py FMA_INTRINSIC)."""
     if not isinstance(b, Vec) or c != b or a != b.dtype:
         return None
 
@@ -173,7 +174,7 @@ def vfma(typingctx, a, b, c):
         av = builder.shuffle_vector(av, ir.Constant(vty, ir.Undefined),
                                     ir.Constant(ir.VectorType(ir.IntType(32), lanes), [0] * lanes))
         fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty, vty, vty]),
-                                            f"llvm.fma.{_elt_suffix(vty)}")
+                                            f"{FMA_INTRINSIC}.{_elt_suffix(vty)}")
         return builder.call(fn, [av, args[1], args[2]])
 
     return b(a, b, c), codegen

@@ -111,7 +111,8 @@ def main(argv=None):
         "kernels/cpu/_gemm.py with a tile of 4 rows x NV vectors, each NV compiled in a process of its own; "
         f"best of 5 calls (or batches of calls) per product, median over {args.rounds} rounds in which the "
         "processes take turns. Results are bit-identical across tiles (tests/test_gemm.py).", "",
-        f"Compile target: {arch['llvm_cpu_name']}{overrides}, instruction set **{isa}** "
+        f"Host CPU (LLVM): {arch['llvm_cpu_name']}; compiled for "
+        f"{'the host' if not overrides else 'another target: ' + overrides.lstrip(', ')}; instruction set **{isa}** "
         f"({_config.VECTOR_BYTES[isa] * 8}-bit vectors). The table in kernels/_config.py picks **NV = {chosen}** "
         "for it.", "",
         "| product (M x K x N) | " + " | ".join(f"NV = {nv}" + (" (chosen)" if nv == chosen else "") for nv in TILES)
