@@ -48,9 +48,12 @@ ANALYSIS_JIT_OPTIONS = {"cache": True, "nogil": True, "error_model": "numpy"}
 # the register file of the instruction set the kernels are compiled for:
 #   AVX-512: 32 vector registers, 4 x 4 (16 accumulators + 4 + 1 = 21): the tile tuned first;
 #   AVX2 / SSE: 16 registers, 4 x 3 (12 + 3 + 1 = 16). A 4 x 4 tile there needs 21 of 16
-#   registers, and LLVM spills and reloads accumulators in the inner loop: on a znver1 (AVX2)
-#   core it ran at 22 GFLOP/s, 4 x 3 at 37, the same as OpenBLAS's Haswell kernel beside it
-#   (studies/speed/gemm_tiles.py measures every candidate; reports/speed/gemm_tiles/).
+#   registers, and LLVM spills and reloads accumulators in the inner loop: a 2048³ float32
+#   product on one znver1 (AVX2) core ran at 21 GFLOP/s with 4 x 4 and 33 with 4 x 3
+#   (OpenBLAS's Haswell kernel: 38), on two cores 37 and 67 (PyTorch: 70). 4 x 3 was also
+#   the fastest for an emulated SSE-only target (x86-64-v2). studies/speed/gemm_tiles.py
+#   measures every candidate: reports/speed/gemm_tiles/. AVX-512's 4 x 4 is not re-measured
+#   here (no AVX-512 machine in this session).
 # The tile changes which columns one call of the micro-kernel covers, never the order in which
 # an element of C sums over k, so results are bit-identical whichever tile runs.
 GEMM_MR = 4

@@ -71,7 +71,7 @@ def _run_without_simulator(code, timeout):
     r = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-6000:]
     lines = r.stdout.strip().splitlines()
-    if lines[-1].startswith("SKIP"):
+    if lines and lines[-1].startswith("SKIP"):
         pytest.skip(lines[-1][5:])
     return lines
 
