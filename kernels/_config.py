@@ -83,7 +83,7 @@ def target_has_fma(features=None):
     x86-64-v2) llvm.fma becomes a call to the C library's software fma for every element, 20-30x
     slower than a multiply and an add: the kernels' multiply-adds are then llvm.fmuladd (a
     multiply and an add, rounded twice). With it, they stay llvm.fma (rounded once)."""
-    return "fma" in _enabled(features) or "avx512f" in _enabled(features)
+    return bool(_enabled(features) & {"fma", "avx512f"})
 
 
 def target_isa(features=None):

@@ -67,3 +67,42 @@ def test_race_runs_and_the_speed_report_holds_its_goal_table(tmp_path):
     assert "### Matrix products" in section and "### The race" in section and "Goals (issue 16)" in section
     assert "## Machine" not in section and "cpu as LLVM names it" in section and "GEMM tile" in section
     assert grid.race_section(tmp_path / "missing.md") == ""
+
+
+# -- the harness: settling before a timed run -----------------------------------------------------
+
+
+def test_settle_waits_while_another_thread_spins_and_not_when_idle():
+    import threading
+    import time
+
+    from bpttlab.studies.speed import harness
+
+    assert harness.settle(0.01) < 0.5  # nothing spinning: the pause and about one window
+
+    def spin(seconds):
+        end = time.perf_counter() + seconds
+        while time.perf_counter() < end:
+            pass
+
+    th = threading.Thread(target=spin, args=(0.3,))
+    th.start()
+    before = dict(harness.settle_stats)
+    waited = harness.settle(0.01)
+    th.join()
+    # A pool thread spinning for 0.3 s (OpenBLAS's spins about 0.15 s) is waited for, not just the pause.
+    assert waited >= 0.2, waited
+    assert harness.settle_stats["runs"] == before["runs"] + 1 and harness.settle_stats["longest"] >= waited
+
+
+def test_gru_lstm_band_lists_the_large_work_shapes_outside_it():
+    rows = []
+    for H, gru, lstm in ((64, 1.0, 3.0), (128, 2.0, 3.0), (256, 7.0, 10.0), (512, 9.5, 10.0)):
+        rows.append({"T": 100, "B": 32, "H": H, "mode": "forward", "impl": "ours", "gru": gru, "lstm": lstm,
+                     "gru_over_lstm": gru / lstm})
+    from bpttlab.studies.speed import grid
+
+    out = grid.outside_band(pd.DataFrame(rows))
+    n, off = out["forward"]
+    # The two shapes with the most work are checked: 0.70 is inside 0.65-0.85, 0.95 outside.
+    assert n == 2 and off == [("T=100, B=32, H=512", 0.95)]

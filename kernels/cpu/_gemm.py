@@ -365,32 +365,58 @@ def mm(M, N, K, A, a0, ars, acs, Bp, C, c0, ldc, beta, i_lo, i_hi):
     # A read across k with a stride (acs != 1: a transposed operand, the weight gradients'
     # G^T) touches a new cache line, and often a new page, at every step of k in every tile:
     # such blocks are first packed k-major (MR rows side by side), once per block of MC rows
-    # and reused by every panel. A row-major A (acs == 1) is read in place.
-    packed = acs != 1 and npan > 1
-    Ap = np.empty(MC * KC if packed else 0, C.dtype)
+    # and reused by every panel. A row-major A (acs == 1) is read in place, with no buffer:
+    # that is every time step's recurrent product.
+    if acs != 1 and npan > 1:
+        _mm_packed_a(N, K, A, a0, ars, acs, Bp, C, c0, ldc, beta, i_lo, i_hi)
+    else:
+        _mm_in_place(N, K, A, a0, ars, acs, Bp, C, c0, ldc, beta, i_lo, i_hi)
+
+
+@jit
+def _mm_in_place(N, K, A, a0, ars, acs, Bp, C, c0, ldc, beta, i_lo, i_hi):
+    """mm's blocked loop (K > 0, two rows or more), reading A where it lies."""
+    nr = panel_width(C)
+    npan = (N + nr - 1) // nr
     for kb in range(0, K, KC):
         kn = min(KC, K - kb)
         acc = beta != 0 or kb > 0
         for ib in range(i_lo, i_hi, MC):
             ie = min(ib + MC, i_hi)
-            if packed:
-                _pack_a(A, a0 + ib * ars + kb * acs, ars, acs, ie - ib, kn, Ap)
             for p in range(npan):
                 n = min(nr, N - p * nr)
                 bo = (p * K + kb) * nr
                 i = ib
                 while i + MR <= ie:
-                    if packed:
-                        _tile4(Ap, (i - ib) * kn, 1, MR, Bp, bo, kn, C, c0 + i * ldc + p * nr, ldc, n, acc)
-                    else:
-                        _tile4(A, a0 + i * ars + kb * acs, ars, acs, Bp, bo, kn, C, c0 + i * ldc + p * nr, ldc, n,
-                               acc)
+                    _tile4(A, a0 + i * ars + kb * acs, ars, acs, Bp, bo, kn, C, c0 + i * ldc + p * nr, ldc, n, acc)
                     i += MR
                 while i < ie:
-                    if packed:
-                        _tile1(Ap, (i - ib) * kn, 1, Bp, bo, kn, C, c0 + i * ldc + p * nr, n, acc)
-                    else:
-                        _tile1(A, a0 + i * ars + kb * acs, acs, Bp, bo, kn, C, c0 + i * ldc + p * nr, n, acc)
+                    _tile1(A, a0 + i * ars + kb * acs, acs, Bp, bo, kn, C, c0 + i * ldc + p * nr, n, acc)
+                    i += 1
+
+
+@jit
+def _mm_packed_a(N, K, A, a0, ars, acs, Bp, C, c0, ldc, beta, i_lo, i_hi):
+    """mm's blocked loop (K > 0, two rows or more) with each MC x KC block of A packed first
+    (_pack_a); the same tiles in the same order as _mm_in_place, so the same bits."""
+    nr = panel_width(C)
+    npan = (N + nr - 1) // nr
+    Ap = np.empty(MC * KC, C.dtype)
+    for kb in range(0, K, KC):
+        kn = min(KC, K - kb)
+        acc = beta != 0 or kb > 0
+        for ib in range(i_lo, i_hi, MC):
+            ie = min(ib + MC, i_hi)
+            _pack_a(A, a0 + ib * ars + kb * acs, ars, acs, ie - ib, kn, Ap)
+            for p in range(npan):
+                n = min(nr, N - p * nr)
+                bo = (p * K + kb) * nr
+                i = ib
+                while i + MR <= ie:
+                    _tile4(Ap, (i - ib) * kn, 1, MR, Bp, bo, kn, C, c0 + i * ldc + p * nr, ldc, n, acc)
+                    i += MR
+                while i < ie:
+                    _tile1(Ap, (i - ib) * kn, 1, Bp, bo, kn, C, c0 + i * ldc + p * nr, n, acc)
                     i += 1
 
 

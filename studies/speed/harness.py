@@ -2,18 +2,52 @@
 one process (PyTorch's, ours, a BLAS peak), and CUDA-event timing on a GPU.
 
 Each framework has its own thread pool, and each pool's threads spin for a while after their
-work (OpenBLAS's for up to ~0.1 s, OpenMP's for milliseconds): timed right after another
-framework, a multi-threaded call shares its cores with those spinning threads and measured
-PyTorch's GRU 2-4x slower than it runs alone (70 ms instead of 18 ms in one configuration of
-the speed study). So every timed run starts with a pause, which lets the previous pool go to
-sleep, and one untimed call, so that the run measures the steady state rather than the wake-up.
+work: timed right after another framework, a multi-threaded call shares its cores with those
+spinning threads. How long they spin differs by library and machine. On a 2-core znver1 machine
+(the 2026-12-02 session), OpenBLAS's second thread kept a core busy for 130-160 ms after a
+2048³ product, while PyTorch's and Numba's OpenMP pools went idle within ~15 ms; the fixed
+50 ms pause used before that left the case timed after NumPy's product (ours: the LSTM forward
+in the speed study, our GEMM in the race) running on one core, 1.8x slower. So every timed run
+starts by *settling*: a minimum pause, then waiting until the process's other threads use
+no CPU (``settle``), and one untimed call, so that the run measures the steady state rather
+than the wake-up.
 """
 
 import math
 import statistics
 import time
 
-PAUSE = 0.05  # seconds: measured enough for OpenBLAS's and both OpenMP runtimes' pools to sleep
+PAUSE = 0.05  # seconds: the least a run waits after the one before it
+SETTLE_WINDOW = 0.005  # seconds per look at the process's CPU time while settling
+SETTLE_IDLE = 0.1  # a window in which the other threads used under this share of one core is idle
+SETTLE_MAX = 2.0  # seconds: give up waiting (a thread that never sleeps) and time anyway
+
+# What settling waited for in this process: the longest wait (seconds) and the runs that hit
+# SETTLE_MAX. The races report them beside their results.
+settle_stats = {"longest": 0.0, "gave_up": 0, "runs": 0}
+
+
+def settle(pause=PAUSE):
+    """Sleep ``pause`` seconds, then until the process's other threads are idle.
+
+    The calling thread sleeps throughout, so the process's CPU time that grows meanwhile is
+    other threads': spinning pool threads. Idle means a SETTLE_WINDOW in which it grew by less
+    than SETTLE_IDLE of the window. Returns the seconds waited.
+    """
+    t0 = time.perf_counter()
+    if pause > 0:
+        time.sleep(pause)
+        while time.perf_counter() - t0 < SETTLE_MAX:
+            c0, w0 = time.process_time(), time.perf_counter()
+            time.sleep(SETTLE_WINDOW)
+            if time.process_time() - c0 < SETTLE_IDLE * (time.perf_counter() - w0):
+                break
+        else:
+            settle_stats["gave_up"] += 1
+    waited = time.perf_counter() - t0
+    settle_stats["runs"] += 1
+    settle_stats["longest"] = max(settle_stats["longest"], waited)
+    return waited
 
 
 def per_call(fn, n):
@@ -28,7 +62,7 @@ def interleaved(fns, repeats, min_run, pause=PAUSE):
     """{key: median seconds per call}; the functions take turns run by run.
 
     A run calls its function back to back for at least ``min_run`` seconds (once at least),
-    after the pause and the untimed call.
+    after settling (``settle(pause)``; no wait with pause 0) and the untimed call.
     """
     calls = {}
     for k, fn in fns.items():
@@ -38,24 +72,10 @@ def interleaved(fns, repeats, min_run, pause=PAUSE):
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
-            time.sleep(pause)
+            settle(pause)
             fn()
             times[k].append(per_call(fn, calls[k]))
     return {k: statistics.median(v) for k, v in times.items()}
-
-
-def single_call_median(fn, repeats, pause=PAUSE):
-    """Median seconds of one call, each after a pause and one untimed call (for calls long
-    enough to time alone, such as a 2048³ product)."""
-    fn()
-    ts = []
-    for _ in range(repeats):
-        time.sleep(pause)
-        fn()
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
 
 
 def cuda_event_ms(fn, cuda, repeats, warmup, wall=False):
