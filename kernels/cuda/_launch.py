@@ -124,7 +124,8 @@ class StepLaunch:
                 try:
                     self.fast = _Prepared(self.kernel, self.griddim, self.blockdim, self.args, self.varying,
                                           self.sharedmem)
-                except (_NotPrepared, ImportError, AttributeError, TypeError) as e:  # another numba-cuda layout
+                # _NotPrepared, or another numba-cuda / cuda.core layout than this one reads
+                except (_NotPrepared, ImportError, AttributeError, TypeError, ValueError, KeyError) as e:
                     self.why = f"{type(e).__name__}: {e}"
                     self.fast = False
             else:
