@@ -4,7 +4,8 @@ Forward: the input projection of all T steps is one tiled matmul (_gemm.gemm), t
 the time loop runs either
 
 - per step: one launch per step (two for the reset-before GRU), one thread per (b, j),
-  each computing its unit's G recurrent dot products and gates (``_step_kernels``); or
+  each computing its unit's G recurrent dot products and gates (``_step_kernels``), through a
+  prepared launch that packs the arguments once per loop (``forward_steps``, _launch.py); or
 - persistent (Diamos et al. 2016): one cooperative launch for all T steps. Block k owns
   hidden units [k*Jb, (k+1)*Jb) for every batch row and stages their columns of W_hh in
   shared memory once; a grid-wide barrier (grid.sync()) separates the steps
@@ -43,6 +44,7 @@ from . import _common as gc
 from . import gru, lstm, rnn
 from ._common import FUSED, GATE, PHASE_B, PROD, block_combined_norm, block_norm, norm_acc
 from ._gemm import colsum, gemm
+from ._launch import StepLaunch
 
 FAMILIES = {"rnn": rnn, "lstm": lstm, "gru": gru}
 
@@ -510,19 +512,69 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training, ph, persistent="auto")
                             PERSIST_STATIC_SMEM["fwd"])
     # A failed launch changed nothing the per-step loop reads (h0 is still in hs[first]).
     if plan is None or not _launch_persistent(fwd_persist, plan, args_of(plan[2]), persistent):
-        fwd_step, _ = _step_kernels(spec.family)
-        w = gc.flat(lp.w_t)
-        tpb = gc.tpb_for(B * H)
-        nb = -(-(B * H) // tpb)
-        for k in range(T):
-            t, p, q = (T - 1 - k, T - k, T - 1 - k) if reverse else (k, k, k + 1)
-            cp, cq, gi = (p, q, t) if training else (k % 2, 1 - k % 2, 0)
-            for phase in range(nph):
-                gc.launch(fwd_step, nb, tpb, (phase, xp, hs, cs, acts, aux, w, lp.b_hh, peep, t, p, q, cp, cq, gi,
-                                              spec.variant))
+        forward_steps(spec.family, (xp, hs, cs, acts, aux, gc.flat(lp.w_t), lp.b_hh, peep), spec.variant, reverse,
+                      training, nph)
     y = hs[:T] if reverse else hs[1:]
     tape = LayerTape(X, hs, acts, cs, aux) if training else None
     return y, hs[last], c_final, tape
+
+
+def forward_steps(family, arrays, variant, reverse, training, nph, prepared=True):
+    """The per-step forward loop: one fwd_step launch per step and phase (a prepared launch,
+    _launch.py: the arguments are packed once, per step only t, p, q, cp, cq, gi and the phase
+    change). arrays: (xp, hs, cs, acts, aux, w (W_hh^T flattened), b_hh, peep)."""
+    fwd_step, _ = _step_kernels(family)
+    xp, hs = arrays[0], arrays[1]
+    T, B, H = xp.shape[0], hs.shape[1], hs.shape[2]
+    tpb = gc.tpb_for(B * H)
+    nb = -(-(B * H) // tpb)
+    # (phase, *arrays, t, p, q, cp, cq, gi, variant): the phase and t..gi vary.
+    launch = StepLaunch(fwd_step, nb, tpb, (0, *arrays, 0, 0, 0, 0, 0, 0, variant), (0, 9, 10, 11, 12, 13, 14),
+                        prepared=prepared)
+    for k in range(T):
+        t, p, q = (T - 1 - k, T - k, T - 1 - k) if reverse else (k, k, k + 1)
+        cp, cq, gi = (p, q, t) if training else (k % 2, 1 - k % 2, 0)
+        for phase in range(nph):
+            launch(phase, t, p, q, cp, cq, gi)
+
+
+def backward_steps(family, arrays, dy_at, norms, inj, rec, ts, te, reverse, variant, renorm, cho, carry_out,
+                   prepared=True):
+    """The per-step backward loop over [ts, te]: one bwd_step launch per step (more in log_norms
+    mode and for the reset-before GRU), prepared as in forward_steps (mode, the step's flags, t and
+    tp vary). arrays: (hs, cs, acts, aux, w (W_hh flattened), dg, dgh, dh, dc, dpeep, peep, dy);
+    dy_at: (dy_off, col0); norms: (ngs, ss, scl, nrm_h, nrm_c)."""
+    _, bwd_step = _step_kernels(family)
+    hs = arrays[0]
+    B, H = hs.shape[1], hs.shape[2]
+    tpb = gc.tpb_for(B * H)
+    nb = -(-(B * H) // tpb)
+    ngs, ss, scl, nrm_h, nrm_c = norms
+    # (mode, *arrays, dy_off, col0, inj_t, rec_t, acc_ss, t, tp, has_prev, reverse, variant, renorm, ngs, ss, scl,
+    # nrm_h, nrm_c): mode, inj_t, rec_t, acc_ss, t, tp and has_prev vary.
+    launch = StepLaunch(bwd_step, nb, tpb, (FUSED, *arrays, *dy_at, False, False, False, 0, 0, False, reverse, variant,
+                                            renorm, ngs, ss, scl, nrm_h, nrm_c), (0, 15, 16, 17, 18, 19, 20),
+                        prepared=prepared)
+
+    def step(mode, t, tp, has_prev, inj_t, rec_t, acc_ss):
+        launch(mode, inj_t, rec_t, acc_ss, t, tp, has_prev)
+
+    n = te - ts + 1
+    t = ts
+    for k in range(n):
+        t, tp = (ts + k, ts + k - 1) if reverse else (te - k, te - k + 1)
+        inj_t = inj[0] <= t <= inj[1]
+        rec_t = rec[0] <= t <= rec[1]
+        if renorm:
+            if k > 0:
+                step(PROD, t, tp, True, False, False, True)
+            step(GATE, t, tp, k > 0, inj_t, rec_t, False)
+        else:
+            step(FUSED, t, tp, k > 0, inj_t, rec_t, False)
+        if cho:
+            step(PHASE_B, t, tp, k > 0, False, False, False)
+    if carry_out:
+        step(PROD, t, t, True, False, False, False)
 
 
 def workspace(spec, T, B, H, dtype, renorm, ph):
@@ -569,31 +621,9 @@ def backward_layer(spec, lp, tape, ws, dy, dy_off, col0, inj, rec, ts, te, rever
     plan = _persistent_plan(bwd_persist, args_of, H, B, GH * np.dtype(hs.dtype).itemsize, persistent,
                             PERSIST_STATIC_SMEM["bwd"])
     if plan is None or not _launch_persistent(bwd_persist, plan, args_of(plan[2]), persistent):
-        _, bwd_step = _step_kernels(spec.family)
-        w = gc.flat(lp.w_hh)
-        tpb = gc.tpb_for(B * H)
-        nb = -(-(B * H) // tpb)
-
-        def step(mode, t, tp, has_prev, inj_t, rec_t, acc_ss):
-            gc.launch(bwd_step, nb, tpb, (mode, hs, cs, acts, aux, w, dg, dgh, dh, dc, dpeep, lp.peep, dy, dy_off,
-                                          col0, inj_t, rec_t, acc_ss, t, tp, has_prev, reverse, spec.variant, renorm,
-                                          ngs, ss, scl, nrm_h, nrm_c))
-
-        t = ts
-        for k in range(n):
-            t, tp = (ts + k, ts + k - 1) if reverse else (te - k, te - k + 1)
-            inj_t = inj[0] <= t <= inj[1]
-            rec_t = rec[0] <= t <= rec[1]
-            if renorm:
-                if k > 0:
-                    step(PROD, t, tp, True, False, False, True)
-                step(GATE, t, tp, k > 0, inj_t, rec_t, False)
-            else:
-                step(FUSED, t, tp, k > 0, inj_t, rec_t, False)
-            if cho:
-                step(PHASE_B, t, tp, k > 0, False, False, False)
-        if carry_out:
-            step(PROD, t, t, True, False, False, False)
+        backward_steps(spec.family, (hs, cs, acts, aux, gc.flat(lp.w_hh), dg, dgh, dh, dc, dpeep, lp.peep, dy),
+                       (dy_off, col0), (ngs, ss, scl, nrm_h, nrm_c), inj, rec, ts, te, reverse, spec.variant, renorm,
+                       cho, carry_out)
     if renorm:
         return
     # The weight gradients of the window: dW_ih += dG^T X, db_ih, dX += dG W_ih, then per
