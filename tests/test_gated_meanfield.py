@@ -123,6 +123,9 @@ def test_undriven_edges_in_closed_form():
         f = sig(bf)
         assert gm.edge("lstm", 0.0, bf, lo=2.0, hi=4.0) == pytest.approx(4 * math.sqrt(1 - f * f), abs=1e-8)
         assert gm.edge("lstm", 0.0, bf, theory="tied", lo=0.5, hi=2.5) == pytest.approx(4 * (1 - f), abs=1e-8)
+    f = sig(1.0)  # CIFG, o i g = (1 - f) g / 2
+    assert gm.edge("lstm_cifg", 0.0, 1.0, lo=4.0, hi=6.0) == pytest.approx(2 * math.sqrt((1 + f) / (1 - f)), abs=1e-8)
+    assert gm.edge("lstm_cifg", 0.0, 1.0, theory="tied", lo=1.0, hi=3.0) == pytest.approx(2.0, abs=1e-8)
     assert gm.edge("gru", theory="tied", lo=1.0, hi=3.0) == pytest.approx(2.0, abs=1e-8)
     e, r12 = gm.edge("gru", lo=3.0, hi=4.0), math.sqrt(12.0)
     assert 3.4 < e < r12
@@ -259,12 +262,18 @@ def test_annealed_theory_against_the_networks(cell, g, bf):
 
 
 @pytest.mark.slow
+def test_tied_theory_predicts_a_chaotic_driven_gru():
+    """g = 3, sigma_x = 0.5: within the stated tolerance, but only through the finite-size term
+    (0.040 of 0.044); the doc's diagnostics put the gap on the annealed stationary statistics."""
+    compare("tied", "gru", 3.0, None, SIGMA_X)
+
+
+@pytest.mark.slow
 @pytest.mark.xfail(strict=True, reason="finding: the stationary statistics are annealed (white gates); the "
                    "networks' gates and c are correlated in time (c's second moment 4.6x the annealed one at "
-                   "g = 2, b_f = 1): the tied LSTM rate is 0.05 too high, the GRU's at g = 3 0.04 (docs/gated_meanfield.md)")
-@pytest.mark.parametrize("cell,g,bf", [("lstm", 2.0, 1.0), ("gru", 3.0, None)])
-def test_tied_theory_where_the_statistics_are_not_annealed(cell, g, bf):
-    compare("tied", cell, g, bf, SIGMA_X)
+                   "g = 2, b_f = 1): the tied LSTM rate is 0.054 too high (docs/gated_meanfield.md)")
+def test_tied_theory_where_the_statistics_are_not_annealed():
+    compare("tied", "lstm", 2.0, 1.0, SIGMA_X)
 
 
 # -- the doc's table -------------------------------------------------------------------------------
@@ -338,5 +347,29 @@ def table(H=256, seeds=range(5)):
               f"{lam.mean():+.4f} ± {lam.std(ddof=1) / math.sqrt(len(lam)):.4f} |", flush=True)
 
 
+def network_statistics(cell, g, forget_bias, sigma_x, H=256, seed=0):
+    """q_h (and q_c), and lag-1 autocorrelations over time of the gates, of one network's trajectory."""
+    _, params, x, s0, states = measure_lambda1(cell, g, forget_bias, sigma_x, H, seed, keep_states=True)
+
+    def ac(v):
+        v = v - v.mean(axis=0)
+        return float(np.mean(v[1:] * v[:-1]) / np.mean(v * v))
+
+    hprev = np.concatenate([s0[None, :H], states[:-1, :H]])
+    pre = hprev @ params["weight_hh_l0"].T + x
+    out = {"q_h": float(np.mean(states[:, :H] ** 2))}
+    if cell in gm.LSTM_VARIANTS:
+        c = states[:, H:]
+        o = _sig(pre[:, 3 * H:])
+        out.update(q_c=float(np.mean(c * c)), ac_c=ac(c), ac_f=ac(_sig(pre[:, H:2 * H])),
+                   ac_e=ac(o * (1 - np.tanh(c) ** 2)), annealed=gm.lstm_state(g, forget_bias, sigma_x**2, cell))
+    else:
+        out.update(ac_z=ac(_sig(pre[:, H:2 * H])), annealed=gm.gru_state(g, sigma_x**2, cell))
+    return out
+
+
 if __name__ == "__main__":
-    table(int(sys.argv[1]) if len(sys.argv) > 1 else 256)
+    H = int(sys.argv[1]) if len(sys.argv) > 1 else 256
+    table(H)
+    for args in (("lstm", 2.0, 1.0, SIGMA_X), ("gru", 3.0, None, SIGMA_X)):
+        print(args, network_statistics(*args, H=H))
