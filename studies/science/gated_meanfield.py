@@ -17,7 +17,7 @@ of its largest eigenvalue. *Tied* (``lstm_lambda_tied``, ``gru_lambda_tied``): t
 statistics, but the tangent's squared norm summed over pairs of paths through one fixed W (the
 study's networks are quenched), a transfer operator on the lag between the two paths whose
 largest eigenvalue is found in closed form. The annealed rate misses the coherent reuse of W along
-the diagonal paths (f dc, z dh) and is too low by 0.1-0.27; the tied one predicts the study's
+the diagonal paths (f dc, z dh) and is too low by 0.05-0.36; the tied one predicts the study's
 driven, ordered networks to 0.03 and fails where the networks' gates are correlated in time.
 
 ``*_annealed_mc`` simulate the annealed single-unit process itself (many units, fresh
