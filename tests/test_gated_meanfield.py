@@ -74,9 +74,11 @@ def test_variants(g, s2):
 def test_bound_state_against_a_truncated_matrix():
     """The closed-form eigenvalue of the lag chain against the dense truncated operator."""
     rng = np.random.default_rng(3)
-    for _ in range(5):
+    for case in range(6):
         head = rng.uniform(0.05, 0.6, (2, 2))
         t_out, t_in, T11, Tmm, hop = rng.uniform(0.05, 0.3, 5)
+        if case == 5:
+            T11 = 1.5  # above everything else: the self-energy has a pole above the band
         L = 300
         n = 2 + 2 * L  # head, then m = +1..L and -1..-L
         M = np.zeros((n, n))

@@ -289,7 +289,10 @@ def _bound_state(head, t_out, t_in, T11, Tmm, hop):
         if vals[k] == 0.0:
             return float(grid[k]), True
         if (vals[k] > 0) != (vals[k - 1] > 0):
-            return float(brentq(F, grid[k], grid[k - 1], xtol=1e-15, rtol=1e-13)), True
+            root = float(brentq(F, grid[k], grid[k - 1], xtol=1e-15, rtol=1e-13))
+            # a sign change through a pole of the self-energy (possible where T11 > Tmm) is no eigenvalue
+            if abs(F(root)) <= 1e-8 * (1.0 + abs(vals[k]) + abs(vals[k - 1])):
+                return root, True
     return float(band), False
 
 
