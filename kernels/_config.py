@@ -227,6 +227,23 @@ UNIT_LOOP_MIN = 1 << 20
 # its source line, for Nsight Compute and for the resource check (cuda/_resources.py), which
 # tells by it the float64 norm arithmetic of a float32 kernel from float64 that crept in.
 CUDA_JIT_OPTIONS = {"lineinfo": True}
+# Launch bounds (minimum blocks of MAX_TPB threads per SM) of the per-step and persistent
+# kernels, by (kernel, cell family, dtype name): ptxas then caps the registers at
+# 65536 / (MAX_TPB * blocks). None is set, as measured with ptxas for sm_90 (issue 19, item 8;
+# README): bwd_persist runs at 136-168 registers (1 block of 256 threads per SM); a cap of 128
+# (2 blocks) spills 80-284 bytes in every LSTM and GRU specialization, and the RNN's PTX with
+# launch bounds does not assemble (ptxas: "Unknown symbol '$L__BB0_321'", numba-cuda 0.30.4's
+# NVVM output). A key set here reaches both the kernels and the resource check.
+CUDA_MIN_BLOCKS = {}
+
+
+def cuda_min_blocks(kernel, family, dtype_name=None):
+    """The launch bounds (MAX_TPB, blocks per SM) of a kernel, or None for ptxas's own choice.
+    The step kernels are compiled once per family for both dtypes (dtype_name None)."""
+    n = CUDA_MIN_BLOCKS.get((kernel, family, dtype_name))
+    return None if n is None else (MAX_TPB, n)
+
+
 # The kernels' (not device functions') machine code goes to Numba's on-disk cache, in the
 # directory keyed on every kernel source (numba_cache_dir), so a process does not recompile
 # the ~45 specializations (~30 s); numba-cuda caches cooperative kernels too.

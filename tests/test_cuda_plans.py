@@ -89,6 +89,9 @@ def test_plan_persistent_pure():
     assert plan_persistent(1000, 8, col, 6144, 48 * 1024, lambda tpb, smem: 400, _tpb) is None
     # An opt-in cap past 48 KB makes room for bigger slices.
     assert plan_persistent(1000, 8, col, 6144, 227 * 1024, lambda tpb, smem: 100, _tpb) == (100, 128, 10, 10 * col)
+    # Batch blocking: a thread per (group of 4 rows, unit), so 10 units x 2 groups fit 32 threads.
+    assert plan_persistent(1000, 8, col, 6144, 227 * 1024, lambda tpb, smem: 100, _tpb, rows=4) == (100, 32, 10,
+                                                                                                    10 * col)
 
 
 @needs_numba_cuda

@@ -26,12 +26,15 @@ except ImportError:  # an older numba-cuda layout
     SIMULATOR = cuda_simulator_requested()
 
 
-def jit(fn=None, device=False):
+def jit(fn=None, device=False, launch_bounds=None):
     """cuda.jit with the options of _config (none in the simulator); kernels are cached on
-    disk (CUDA_CACHE) in the directory keyed on every kernel source."""
+    disk (CUDA_CACHE) in the directory keyed on every kernel source. launch_bounds (a kernel's
+    (max threads per block, min blocks per SM)) goes into the PTX, where ptxas reads it."""
     if SIMULATOR:
         return cuda.jit(device=device) if fn is None else cuda.jit(fn, device=device)
     opts = dict(CUDA_JIT_OPTIONS, cache=CUDA_CACHE and not device)
+    if launch_bounds is not None:
+        opts["launch_bounds"] = launch_bounds
 
     def decorate(f):
         from numba.cuda.core import config as cuda_config  # noqa: PLC0415 - numba-cuda's own settings
@@ -94,45 +97,106 @@ def sigmoid(x):
     return e / (one + e)
 
 
-@jit(device=True)
-def dot_cols(src, i0, b, w, ldw, wb, wcs, n, G):
-    """sum_m src[i0, b, m] * w[m*ldw + wb + k*wcs] for the G gate columns k < G (G <= 4).
+# Batch rows per thread in the step kernels' recurrent products (dot_cols, dot_rows are written
+# for 4): a W_hh element is loaded once per 4 rows. 4 keeps an LSTM's 16 float64 sums in
+# registers (ptxas: no spills, tests/test_cuda_resources.py).
+ROWS = 4
 
-    w is a flat row-major weight matrix (global memory, or the shared-memory slice of a
-    persistent kernel). The accumulators start from the first product so they keep the
-    array's dtype; unused gates return a copy of gate 0 and must be ignored.
+
+@jit(device=True)
+def dot_cols(src, i0, b0, nr, w, ldw, wb, wcs, n, G):
+    """sum_m src[i0, b, m] * w[m*ldw + wb + k*wcs] for the G gate columns k < G (G <= 4) and
+    the nr batch rows b = b0 ... b0 + nr - 1 (1 <= nr <= ROWS = 4) at once.
+
+    Batch blocking: each weight is loaded once for the nr rows (the per-step kernels used to
+    load all of W_hh once per batch row). w is a flat row-major weight matrix (global memory,
+    or the shared-memory slice of a persistent kernel). Returns 16 sums, row r's gate k at
+    4*r + k; rows past nr repeat row nr - 1 and gates past G repeat gate 0: ignore them. Each
+    sum runs over m = 0, 1, ... from its first product, as the CPU's, so it keeps the array's
+    dtype and the float64 results equal the CPU's.
     """
-    hv = src[i0, b, 0]
-    a0 = hv * w[wb]
-    a1 = a0
-    a2 = a0
-    a3 = a0
+    # Rows past nr re-read row nr - 1 (in bounds, no branch in the loop); G is uniform.
+    r1 = b0 + min(1, nr - 1)
+    r2 = b0 + min(2, nr - 1)
+    r3 = b0 + min(3, nr - 1)
+    c1 = wcs * min(1, G - 1)
+    c2 = wcs * min(2, G - 1)
+    c3 = wcs * min(3, G - 1)
+    h0 = src[i0, b0, 0]
+    h1 = src[i0, r1, 0]
+    h2 = src[i0, r2, 0]
+    h3 = src[i0, r3, 0]
+    w0 = w[wb]
+    a00 = h0 * w0
+    a10 = h1 * w0
+    a20 = h2 * w0
+    a30 = h3 * w0
+    a01 = a02 = a03 = a00
+    a11 = a12 = a13 = a10
+    a21 = a22 = a23 = a20
+    a31 = a32 = a33 = a30
     if G > 1:
-        a1 = hv * w[wb + wcs]
+        w1 = w[wb + c1]
+        a01, a11, a21, a31 = h0 * w1, h1 * w1, h2 * w1, h3 * w1
     if G > 2:
-        a2 = hv * w[wb + 2 * wcs]
+        w2 = w[wb + c2]
+        a02, a12, a22, a32 = h0 * w2, h1 * w2, h2 * w2, h3 * w2
     if G > 3:
-        a3 = hv * w[wb + 3 * wcs]
+        w3 = w[wb + c3]
+        a03, a13, a23, a33 = h0 * w3, h1 * w3, h2 * w3, h3 * w3
     for m in range(1, n):
-        hv = src[i0, b, m]
+        h0 = src[i0, b0, m]
+        h1 = src[i0, r1, m]
+        h2 = src[i0, r2, m]
+        h3 = src[i0, r3, m]
         base = m * ldw + wb
-        a0 += hv * w[base]
+        w0 = w[base]
+        a00 += h0 * w0
+        a10 += h1 * w0
+        a20 += h2 * w0
+        a30 += h3 * w0
         if G > 1:
-            a1 += hv * w[base + wcs]
+            w1 = w[base + c1]
+            a01 += h0 * w1
+            a11 += h1 * w1
+            a21 += h2 * w1
+            a31 += h3 * w1
         if G > 2:
-            a2 += hv * w[base + 2 * wcs]
+            w2 = w[base + c2]
+            a02 += h0 * w2
+            a12 += h1 * w2
+            a22 += h2 * w2
+            a32 += h3 * w2
         if G > 3:
-            a3 += hv * w[base + 3 * wcs]
-    return a0, a1, a2, a3
+            w3 = w[base + c3]
+            a03 += h0 * w3
+            a13 += h1 * w3
+            a23 += h2 * w3
+            a33 += h3 * w3
+    return (a00, a01, a02, a03, a10, a11, a12, a13, a20, a21, a22, a23, a30, a31, a32, a33)
 
 
 @jit(device=True)
-def dot_rows(src, i0, b, w, ldw, wb, r0, r1):
-    """sum_{r0 <= r < r1} src[i0, b, r] * w[r*ldw + wb]: one column of (error row) @ W_hh."""
-    acc = src[i0, b, r0] * w[r0 * ldw + wb]
+def dot_rows(src, i0, b0, nr, w, ldw, wb, r0, r1):
+    """sum_{r0 <= r < r1} src[i0, b, r] * w[r*ldw + wb] for the nr batch rows b = b0 ...
+    b0 + nr - 1 (1 <= nr <= 4) at once: one column of (error rows) @ W_hh, each weight loaded
+    once for the nr rows. Returns 4 sums (rows past nr repeat row nr - 1), each in the CPU's
+    order (r = r0, r0 + 1, ...)."""
+    b1 = b0 + min(1, nr - 1)
+    b2 = b0 + min(2, nr - 1)
+    b3 = b0 + min(3, nr - 1)
+    wv = w[r0 * ldw + wb]
+    a0 = src[i0, b0, r0] * wv
+    a1 = src[i0, b1, r0] * wv
+    a2 = src[i0, b2, r0] * wv
+    a3 = src[i0, b3, r0] * wv
     for r in range(r0 + 1, r1):
-        acc += src[i0, b, r] * w[r * ldw + wb]
-    return acc
+        wv = w[r * ldw + wb]
+        a0 += src[i0, b0, r] * wv
+        a1 += src[i0, b1, r] * wv
+        a2 += src[i0, b2, r] * wv
+        a3 += src[i0, b3, r] * wv
+    return a0, a1, a2, a3
 
 
 @jit(device=True)
@@ -539,7 +603,8 @@ def _compile_only(kernel, args):
     if key in _DRY["seen"]:
         return
     # Line info lets _resources.py tell which source line each PTX instruction came from.
-    ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=_DRY["cc"], lineinfo=_DRY["keep"])
+    bounds = getattr(kernel, "targetoptions", {}).get("launch_bounds")
+    ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=_DRY["cc"], lineinfo=_DRY["keep"], launch_bounds=bounds)
     _DRY["seen"][key] = (kernel, sig, ptx) if _DRY["keep"] else True
 
 

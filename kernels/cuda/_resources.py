@@ -143,11 +143,16 @@ def label(kernel, sig):
     """'lstm fwd_step float32'-like name of one specialization."""
     fn = kernel.py_func
     fam = ""
+    unit = None
     try:
         nl = inspect.getclosurevars(fn).nonlocals
+        # The kernels call the cell's unit step through _row_steps' fwd_rows/bwd_rows.
+        for name in ("fwd_rows", "bwd_rows", "bwd_row"):
+            if name in nl:
+                nl = inspect.getclosurevars(getattr(nl[name], "py_func", nl[name])).nonlocals
         unit = nl.get("fwd_unit", nl.get("bwd_unit"))
     except (TypeError, ValueError):
-        unit = None
+        pass
     if unit is not None:
         fam = getattr(unit, "py_func", unit).__module__.rsplit(".", 1)[-1] + " "
     dts = [str(a.dtype) for a in sig if hasattr(a, "dtype") and str(a.dtype) in ("float32", "float64")]
@@ -241,6 +246,60 @@ def report(cc=(9, 0), arch="sm_90", **which):
     return sorted(rows, key=lambda r: r["kernel"])
 
 
+SECTOR = 32  # bytes: the unit in which L1 requests global memory from L2
+WARP = 32
+
+
+def product_traffic(B, H, G, itemsize, rows, units=None):
+    """Bytes one step's recurrent product requests from L2 (32-byte sectors):
+    {"w": of W_hh (forward and backward alike), "h_fwd": of h_{t-1} (forward), "h_bwd": of the
+    previous step's error rows (backward)}.
+
+    A pure function of the launch geometry: thread u owns unit u % n of the batch-row group
+    u // n (rows rows each), n = H for the per-step kernels (units None), n = Jb, the slice of
+    a persistent block (units = Jb), whose W_hh slice is in shared memory (no global weight
+    traffic per step). Every thread makes G*H weight loads; forward, one h load per row for
+    each of H columns; backward, one error load per row for each of G*H rows of W_hh. One load
+    instruction of a warp costs the distinct sectors its threads touch: consecutive units'
+    weights are consecutive addresses, and a group's threads load one h (error) element, a
+    broadcast: a sector per group and row. Weight columns are taken as sector-aligned.
+    rows = 1 is the layout before batch blocking, ROWS (4) after.
+    """
+    ng = -(-B // rows)
+    n = H if units is None else units
+    w_sectors = h_sectors = 0
+    for j0 in range(0, H, n):  # the blocks' unit slices (one slice of all H for the step kernels)
+        nj = min(n, H - j0)
+        work = ng * nj
+        for w0 in range(0, work, WARP):
+            us = range(w0, min(w0 + WARP, work))
+            w_sectors += len({(j0 + u % nj) * itemsize // SECTOR for u in us})
+            h_sectors += len({u // nj for u in us}) * rows
+    w = 0 if units is not None else w_sectors * SECTOR * G * H
+    return {"w": w, "h_fwd": h_sectors * SECTOR * H, "h_bwd": h_sectors * SECTOR * G * H}
+
+
+TRAFFIC_SHAPES = [("lstm", 4, 64, 256), ("lstm", 4, 64, 1024), ("lstm", 4, 64, 2048), ("gru", 3, 64, 1024),
+                  ("lstm", 4, 8, 1024)]  # (cell, gates, B, H)
+
+
+def traffic_table(rows_after=None):
+    """Markdown: product_traffic of the per-step kernels before (1 row per thread) and after
+    (ROWS) batch blocking, MB per step, for TRAFFIC_SHAPES in float32 and float64."""
+    from ._common import ROWS  # noqa: PLC0415
+
+    after = rows_after or ROWS
+    lines = ["| cell, B, H | dtype | W_hh (MB) | W_hh read, before / after (MB) | h fwd before / after (MB) | "
+             "error rows bwd before / after (MB) |", "|---|---|---|---|---|---|"]
+    for cell, G, B, H in TRAFFIC_SHAPES:
+        for dt, size in (("float32", 4), ("float64", 8)):
+            b, a = product_traffic(B, H, G, size, 1), product_traffic(B, H, G, size, after)
+            lines.append(f"| {cell}, {B}, {H} | {dt} | {G * H * H * size / 1e6:.2f} | {b['w'] / 1e6:.1f} / "
+                         f"{a['w'] / 1e6:.1f} | {b['h_fwd'] / 1e6:.1f} / {a['h_fwd'] / 1e6:.1f} | "
+                         f"{b['h_bwd'] / 1e6:.1f} / {a['h_bwd'] / 1e6:.1f} |")
+    return "\n".join(lines)
+
+
 def markdown(rows):
     lines = ["| kernel | registers | spills st/ld (B) | static smem (B) | blocks/SM at 256 thr. (H100) | "
              "f64 ops: norms / other |", "|---|---|---|---|---|---|"]
@@ -255,6 +314,9 @@ if __name__ == "__main__":
     import sys
 
     rows = report()
+    if "--traffic" in sys.argv:  # the memory traffic model only: no compilation
+        print(traffic_table())
+        sys.exit(0)
     if "--json" in sys.argv:
         lim = {f"{k[0]} {k[1]}": v for k, v in h_limits(rows).items()}
         print(json.dumps({"rows": rows, "h_limits": lim}))

@@ -11,7 +11,7 @@ product and the r, z gates.
 import math
 
 from ..cells import GRU_RESET_BEFORE
-from ._common import GATE, PHASE_B, PROD, dot_cols, dot_rows, enter, jit, like, sigmoid
+from ._common import GATE, PHASE_B, PROD, enter, jit, like, sigmoid
 
 GATES = 3
 
@@ -21,10 +21,33 @@ def forward_phases(variant):
 
 
 @jit(device=True)
-def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp, cq, gi, b, j, H, variant):
+def fwd_product(ph, variant):
+    """The forward step's recurrent product: (over aux instead of hs, first gate, gates).
+    Reset-before: phase 0 the r, z gates over h_{t-1}, phase 1 the n gate over r * h_{t-1}."""
+    if variant != GRU_RESET_BEFORE:
+        return False, 0, 3
+    if ph == 0:
+        return False, 0, 2
+    return True, 2, 1
+
+
+@jit(device=True)
+def bwd_product(mode, variant, H):
+    """The backward step's recurrent product: (over dgh instead of dg, at step t instead of
+    tp, first row, end row) of W_hh. Reset-after: over dgh, all rows; reset-before: over dg,
+    the r, z rows, and in PHASE_B the n rows at step t."""
+    if variant != GRU_RESET_BEFORE:
+        return True, False, 0, 3 * H
+    if mode == PHASE_B:
+        return False, True, 2 * H, 3 * H
+    return False, False, 0, 2 * H
+
+
+@jit(device=True)
+def fwd_unit(ph, xp, hs, cs, acts, aux, a0, a1, a2, a3, b_hh, peep, t, p, q, cp, cq, gi, b, j, H, variant):
+    """One unit's gates and state, given its recurrent products a0..a3 (fwd_product's gates)."""
     one = like(hs[p, b, j], 1)  # not 1: keeps the float32 kernels' arithmetic float32
     if variant != GRU_RESET_BEFORE:
-        a0, a1, a2, _ = dot_cols(hs, p, b, w, ldw, wb, wcs, H, 3)
         r = sigmoid(xp[t, b, j] + a0 + b_hh[j])
         z = sigmoid(xp[t, b, H + j] + a1 + b_hh[H + j])
         hn_v = a2 + b_hh[2 * H + j]
@@ -35,13 +58,12 @@ def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp
         acts[gi, b, 2 * H + j] = nv
         aux[gi, b, j] = hn_v
     elif ph == 0:
-        a0, a1, _, _ = dot_cols(hs, p, b, w, ldw, wb, wcs, H, 2)
         r = sigmoid(xp[t, b, j] + a0 + b_hh[j])
         acts[gi, b, j] = r
         acts[gi, b, H + j] = sigmoid(xp[t, b, H + j] + a1 + b_hh[H + j])
         aux[gi, b, j] = r * hs[p, b, j]
     else:
-        an, _, _, _ = dot_cols(aux, gi, b, w, ldw, wb + 2 * wcs, wcs, H, 1)
+        an = a0
         z = acts[gi, b, H + j]
         nv = math.tanh(xp[t, b, 2 * H + j] + an + b_hh[2 * H + j])
         acts[gi, b, 2 * H + j] = nv
@@ -49,19 +71,20 @@ def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp
 
 
 @jit(device=True)
-def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj,
+def bwd_unit(mode, hs, cs, acts, aux, prod, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj,
              t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j, H):
     """Returns (dL/dh_t, 0), in the array type, for the norms (PROD mode: the raw carry, 0).
 
     Reset-after: dg receives dL/d(input-side pre-activations) and dgh dL/d(W_hh h + b_hh),
     which differ in the n block by the factor r; the recurrent product runs over dgh.
     Reset-before: dg receives dL/d(pre-activations); the product over its r, z columns.
+    prod: the recurrent product (bwd_product), in PHASE_B and where mode != GATE and has_prev.
     """
     cho = variant == GRU_RESET_BEFORE
     one = like(dh[b, j], 1)  # not 1: keeps the float32 kernels' arithmetic float32
     zero = one - one
     if mode == PHASE_B:
-        drh = dot_rows(dg, t, b, w, ldw, wb, 2 * H, 3 * H)
+        drh = prod
         r = acts[t, b, j]
         z = acts[t, b, H + j]
         nv = acts[t, b, 2 * H + j]
@@ -73,10 +96,7 @@ def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, 
         return zero, zero
     raw = dh[b, j]
     if mode != GATE and has_prev:
-        if cho:
-            raw = raw + dot_rows(dg, tp, b, w, ldw, wb, 0, 2 * H)
-        else:
-            raw = raw + dot_rows(dgh, tp, b, w, ldw, wb, 0, 3 * H)
+        raw = raw + prod
     if mode == PROD:
         dh[b, j] = raw
         return raw, zero

@@ -3,13 +3,15 @@
 Forward: the input projection of all T steps is one tiled matmul (_gemm.gemm), then
 the time loop runs either
 
-- per step: one launch per step (two for the reset-before GRU), one thread per (b, j),
-  each computing its unit's G recurrent dot products and gates (``_step_kernels``), through a
-  prepared launch that packs the arguments once per loop (``forward_steps``, _launch.py); or
+- per step: one launch per step (two for the reset-before GRU), one thread per unit j and
+  group of ROWS (4) batch rows, each computing its unit's G recurrent dot products for the
+  group's rows, loading each weight once for them, then the rows' gates (``_step_kernels``),
+  through a prepared launch that packs the arguments once per loop (``forward_steps``,
+  _launch.py); or
 - persistent (Diamos et al. 2016): one cooperative launch for all T steps. Block k owns
-  hidden units [k*Jb, (k+1)*Jb) for every batch row and stages their columns of W_hh in
-  shared memory once; a grid-wide barrier (grid.sync()) separates the steps
-  (``_persistent_kernels``).
+  hidden units [k*Jb, (k+1)*Jb) for every batch row (a thread per unit and group of rows, as
+  per step) and stages their columns of W_hh in shared memory once; a grid-wide barrier
+  (grid.sync()) separates the steps (``_persistent_kernels``).
 
 Backward through a window [ts, te] has the same two structures. A step's launch first
 takes the previous step's dL/da through W_hh (the recurrent product) into the carry, adds
@@ -38,11 +40,23 @@ from numba import cuda
 from numba.cuda import types as cuda_types
 
 from .._backend import LayerTape
-from .._config import PERSIST_STATIC_SMEM, SMEM_LIMIT, SMEM_OPT_IN
+from .._config import PERSIST_STATIC_SMEM, SMEM_LIMIT, SMEM_OPT_IN, cuda_min_blocks
 from ..cells import GRU_RESET_BEFORE
 from . import _common as gc
 from . import gru, lstm, rnn
-from ._common import FUSED, GATE, PHASE_B, PROD, block_combined_norm, block_norm, norm_acc
+from ._common import (
+    FUSED,
+    GATE,
+    PHASE_B,
+    PROD,
+    ROWS,
+    block_combined_norm,
+    block_norm,
+    dot_cols,
+    dot_rows,
+    like,
+    norm_acc,
+)
 from ._gemm import colsum, gemm
 from ._launch import StepLaunch
 
@@ -58,24 +72,117 @@ def forward_phases(spec):
 # -- kernels ----------------------------------------------------------------------------------
 
 @functools.cache
-def _step_kernels(family):
+def _row_steps(family):
+    """(fwd_rows, bwd_rows): one unit's step for a group of up to ROWS batch rows, the device
+    functions both loop structures run. The recurrent products of all the rows come first, each
+    weight loaded once for the group (batch blocking, _common.dot_cols/dot_rows), then each
+    row's gate arithmetic (the cell's fwd_unit/bwd_unit)."""
     mod = FAMILIES[family]
-    fwd_unit, bwd_unit = mod.fwd_unit, mod.bwd_unit
+    fwd_unit, bwd_unit, fwd_product, bwd_product = mod.fwd_unit, mod.bwd_unit, mod.fwd_product, mod.bwd_product
+
+    @gc.jit(device=True)
+    def fwd_rows(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp, cq, gi, b0, nr, j, H,
+                 variant):
+        from_aux, k0, G = fwd_product(ph, variant)
+        src = hs
+        i0 = p
+        if from_aux:
+            src = aux
+            i0 = gi
+        s = dot_cols(src, i0, b0, nr, w, ldw, wb + k0 * wcs, wcs, H, G)
+        # Unrolled by hand: constant tuple indices keep the 16 sums in registers.
+        fwd_unit(ph, xp, hs, cs, acts, aux, s[0], s[1], s[2], s[3], b_hh, peep, t, p, q, cp, cq, gi, b0, j, H,
+                 variant)
+        if nr > 1:
+            fwd_unit(ph, xp, hs, cs, acts, aux, s[4], s[5], s[6], s[7], b_hh, peep, t, p, q, cp, cq, gi, b0 + 1, j,
+                     H, variant)
+        if nr > 2:
+            fwd_unit(ph, xp, hs, cs, acts, aux, s[8], s[9], s[10], s[11], b_hh, peep, t, p, q, cp, cq, gi, b0 + 2,
+                     j, H, variant)
+        if nr > 3:
+            fwd_unit(ph, xp, hs, cs, acts, aux, s[12], s[13], s[14], s[15], b_hh, peep, t, p, q, cp, cq, gi,
+                     b0 + 3, j, H, variant)
+
+    @gc.jit(device=True)
+    def bwd_row(mode, hs, cs, acts, aux, prod, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj, t, tp, p, q,
+                has_prev, variant, renorm, ngs, nrm, scl, b, j, H, merge, mh, sh, ph, mc, sc, pc):
+        """One row's gate arithmetic, its (dh, dc) added to the norm accumulators (both to the
+        first with merge: the raw carry's norm is over (dh, dc) together)."""
+        vh, vc = bwd_unit(mode, hs, cs, acts, aux, prod, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj, t, tp,
+                          p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j, H)
+        mh, sh, ph = norm_acc(vh, mh, sh, ph)
+        if merge:
+            mh, sh, ph = norm_acc(vc, mh, sh, ph)
+        else:
+            mc, sc, pc = norm_acc(vc, mc, sc, pc)
+        return mh, sh, ph, mc, sc, pc
+
+    @gc.jit(device=True)
+    def bwd_rows(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj, t, tp,
+                 p, q, has_prev, variant, renorm, ngs, nrm, scl, b0, nr, j, H, merge, mh, sh, ph, mc, sc, pc):
+        """Unit j's backward step (mode) for the nr rows from b0; returns the norm accumulators."""
+        zero = like(dh[b0, j], 0)
+        p0 = p1 = p2 = p3 = zero
+        if mode == PHASE_B or (mode != GATE and has_prev):
+            from_dgh, at_t, r0, r1 = bwd_product(mode, variant, H)
+            src = dg
+            if from_dgh:
+                src = dgh
+            i0 = tp
+            if at_t:
+                i0 = t
+            p0, p1, p2, p3 = dot_rows(src, i0, b0, nr, w, ldw, wb, r0, r1)
+        mh, sh, ph, mc, sc, pc = bwd_row(mode, hs, cs, acts, aux, p0, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
+                                         inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0, j, H, merge,
+                                         mh, sh, ph, mc, sc, pc)
+        if nr > 1:
+            mh, sh, ph, mc, sc, pc = bwd_row(mode, hs, cs, acts, aux, p1, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
+                                             col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0 + 1,
+                                             j, H, merge, mh, sh, ph, mc, sc, pc)
+        if nr > 2:
+            mh, sh, ph, mc, sc, pc = bwd_row(mode, hs, cs, acts, aux, p2, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
+                                             col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0 + 2,
+                                             j, H, merge, mh, sh, ph, mc, sc, pc)
+        if nr > 3:
+            mh, sh, ph, mc, sc, pc = bwd_row(mode, hs, cs, acts, aux, p3, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
+                                             col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0 + 3,
+                                             j, H, merge, mh, sh, ph, mc, sc, pc)
+        return mh, sh, ph, mc, sc, pc
+
+    return fwd_rows, bwd_rows
+
+
+def row_groups(B):
+    """Groups of up to ROWS batch rows: the step kernels run one thread per (group, unit)."""
+    return -(-B // ROWS)
+
+
+@functools.cache
+def _step_kernels(family):
+    fwd_rows, bwd_rows = _row_steps(family)
     has_c = family == "lstm"
 
-    @gc.jit
+    # Thread u owns unit j = u % H of the batch rows [b0, b0 + ROWS): consecutive threads take
+    # consecutive units, so a warp's weight loads are consecutive addresses and its loads of h
+    # (the same element for the warp's threads of one group) a broadcast, which L1 serves; h is
+    # not staged in shared memory, which would take a block barrier and ROWS * H elements.
+    # Grid-stride loops: correct for any grid; the launches size it for one pass (row_groups(B) * H).
+
+    @gc.jit(launch_bounds=cuda_min_blocks("fwd_step", family))
     def fwd_step(ph, xp, hs, cs, acts, aux, w, b_hh, peep, t, p, q, cp, cq, gi, variant):
         B = hs.shape[1]
         H = hs.shape[2]
         u = cuda.grid(1)
-        if u < B * H:
-            b = u // H
-            j = u - b * H
+        while u < (B + ROWS - 1) // ROWS * H:
+            g = u // H
+            j = u - g * H
+            b0 = g * ROWS
             # w: W_hh^T (H, G*H) flattened; gate k of unit j is column k*H + j.
-            fwd_unit(ph, xp, hs, cs, acts, aux, w, xp.shape[2], j, H, b_hh, peep, t, p, q, cp, cq, gi, b, j, H,
-                     variant)
+            fwd_rows(ph, xp, hs, cs, acts, aux, w, xp.shape[2], j, H, b_hh, peep, t, p, q, cp, cq, gi, b0,
+                     min(ROWS, B - b0), j, H, variant)
+            u += cuda.gridsize(1)
 
-    @gc.jit
+    @gc.jit(launch_bounds=cuda_min_blocks("bwd_step", family))
     def bwd_step(mode, hs, cs, acts, aux, w, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj, rec, acc_ss,
                  t, tp, has_prev, reverse, variant, renorm, ngs, ssp, scl, nrm_h, nrm_c):
         B = hs.shape[1]
@@ -91,17 +198,15 @@ def _step_kernels(family):
         nrm = 0.0  # f64: norms
         if mode == GATE and renorm and has_prev:  # uniform: the whole block calls it
             nrm = block_combined_norm(ssp, t, cuda.gridDim.x)
-        if u < B * H:
-            b = u // H
-            j = u - b * H
+        while u < (B + ROWS - 1) // ROWS * H:
+            g = u // H
+            j = u - g * H
+            b0 = g * ROWS
             # w: W_hh (G*H, H) flattened; unit j's column is j, row stride H.
-            vh, vc = bwd_unit(mode, hs, cs, acts, aux, w, H, j, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
-                              inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j, H)
-            mh, sh, ph = norm_acc(vh, mh, sh, ph)
-            if acc_ss:  # the raw carry's norm is over (dh, dc) together
-                mh, sh, ph = norm_acc(vc, mh, sh, ph)
-            else:
-                mc, sc, pc = norm_acc(vc, mc, sc, pc)
+            mh, sh, ph, mc, sc, pc = bwd_rows(mode, hs, cs, acts, aux, w, H, j, dg, dgh, dh, dc, dpeep, peep, dy,
+                                              dy_off, col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm,
+                                              scl, b0, min(ROWS, B - b0), j, H, acc_ss, mh, sh, ph, mc, sc, pc)
+            u += cuda.gridsize(1)  # f64: norms (the optimizer moves norm_acc's float64 division here)
         # Every thread of the block reaches the reductions (uniform conditions).
         if acc_ss:
             block_norm(mh, sh, ph, ssp, t)
@@ -115,12 +220,11 @@ def _step_kernels(family):
 
 @functools.cache
 def _persistent_kernels(family, dtype_name):
-    mod = FAMILIES[family]
-    fwd_unit, bwd_unit = mod.fwd_unit, mod.bwd_unit
+    fwd_rows, bwd_rows = _row_steps(family)
     has_c = family == "lstm"
     nbt = getattr(cuda_types, dtype_name)  # a Numba type: the simulator sizes dynamic shared arrays by it
 
-    @gc.jit
+    @gc.jit(launch_bounds=cuda_min_blocks("fwd_persist", family, dtype_name))
     def fwd_persist(xp, hs, cs, acts, aux, w_t, b_hh, peep, reverse, training, variant, G, nph, Jb):
         ws = cuda.shared.array(0, nbt)
         T = xp.shape[0]
@@ -130,6 +234,7 @@ def _persistent_kernels(family, dtype_name):
         nt = cuda.blockDim.x
         j0 = cuda.blockIdx.x * Jb
         nj = min(Jb, H - j0)
+        ng = (B + ROWS - 1) // ROWS  # a thread per (group of ROWS batch rows, unit): as the step kernels
         ldw = G * Jb
         # The block's columns of W_hh^T, gate-major: ws[m*G*Jb + k*Jb + jl] = W_hh^T[m, k*H + j0 + jl].
         e = tid
@@ -161,15 +266,15 @@ def _persistent_kernels(family, dtype_name):
                 gi = 0
             for ph in range(nph):
                 e = tid
-                while e < nj * B:
-                    b = e // nj
-                    jl = e - b * nj
-                    fwd_unit(ph, xp, hs, cs, acts, aux, ws, ldw, jl, Jb, b_hh, peep, t, p, q, cp, cq, gi, b, j0 + jl,
-                             H, variant)
+                while e < nj * ng:
+                    b0 = e // nj * ROWS
+                    jl = e - b0 // ROWS * nj
+                    fwd_rows(ph, xp, hs, cs, acts, aux, ws, ldw, jl, Jb, b_hh, peep, t, p, q, cp, cq, gi, b0,
+                             min(ROWS, B - b0), j0 + jl, H, variant)
                     e += nt
                 grid.sync()
 
-    @gc.jit
+    @gc.jit(launch_bounds=cuda_min_blocks("bwd_persist", family, dtype_name))
     def bwd_persist(hs, cs, acts, aux, w_hh, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj_lo, inj_hi,
                     rec_lo, rec_hi, ts, te, reverse, variant, renorm, ngs, ssp, scl, nrm_h, nrm_c, cho, carry_out, Jb):
         ws = cuda.shared.array(0, nbt)
@@ -180,6 +285,7 @@ def _persistent_kernels(family, dtype_name):
         nt = cuda.blockDim.x
         j0 = cuda.blockIdx.x * Jb
         nj = min(Jb, H - j0)
+        ng = (B + ROWS - 1) // ROWS  # a thread per (group of ROWS batch rows, unit): as the step kernels
         # The block's columns of W_hh: ws[r*Jb + jl] = W_hh[r, j0 + jl].
         e = tid
         while e < GH * nj:
@@ -192,6 +298,7 @@ def _persistent_kernels(family, dtype_name):
         nbk = cuda.gridDim.x
         n = te - ts + 1
         t = ts
+        mh = sh = ph = mc = sc = pc = 0.0  # f64: norms
         for k in range(n):
             if reverse:
                 t = ts + k
@@ -203,21 +310,20 @@ def _persistent_kernels(family, dtype_name):
                 tp = t + 1
                 p = t
                 q = t + 1
-            has_prev = k > 0
+            has_prev = k > 0  # f64: norms (the optimizer moves norm_acc's float64 division here)
             inj = inj_lo <= t and t <= inj_hi
             rec = rec_lo <= t and t <= rec_hi
             nrm = 0.0  # f64: norms
             if renorm and has_prev:
-                mh = sh = ph = 0.0  # f64: norms
+                mh = sh = ph = mc = sc = pc = 0.0  # f64: norms
                 e = tid
-                while e < nj * B:
-                    b = e // nj
-                    jl = e - b * nj
-                    vh, vc = bwd_unit(PROD, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
-                                      col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b,
-                                      j0 + jl, H)
-                    mh, sh, ph = norm_acc(vh, mh, sh, ph)
-                    mh, sh, ph = norm_acc(vc, mh, sh, ph)
+                while e < nj * ng:
+                    b0 = e // nj * ROWS
+                    jl = e - b0 // ROWS * nj
+                    mh, sh, ph, mc, sc, pc = bwd_rows(PROD, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep,
+                                                      dy, dy_off, col0, inj, t, tp, p, q, has_prev, variant, renorm,
+                                                      ngs, nrm, scl, b0, min(ROWS, B - b0), j0 + jl, H, True, mh, sh,
+                                                      ph, mc, sc, pc)
                     e += nt
                 block_norm(mh, sh, ph, ssp, t)
                 grid.sync()
@@ -226,13 +332,13 @@ def _persistent_kernels(family, dtype_name):
                 nrm = block_combined_norm(ssp, t, nbk)
             mh = sh = ph = mc = sc = pc = 0.0  # f64: norms
             e = tid
-            while e < nj * B:
-                b = e // nj
-                jl = e - b * nj
-                vh, vc = bwd_unit(mode, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
-                                  col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j0 + jl, H)
-                mh, sh, ph = norm_acc(vh, mh, sh, ph)
-                mc, sc, pc = norm_acc(vc, mc, sc, pc)
+            while e < nj * ng:
+                b0 = e // nj * ROWS
+                jl = e - b0 // ROWS * nj
+                mh, sh, ph, mc, sc, pc = bwd_rows(mode, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy,
+                                                  dy_off, col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm,
+                                                  scl, b0, min(ROWS, B - b0), j0 + jl, H, False, mh, sh, ph, mc, sc,
+                                                  pc)
                 e += nt
             if rec:
                 block_norm(mh, sh, ph, nrm_h, t)
@@ -241,21 +347,23 @@ def _persistent_kernels(family, dtype_name):
             grid.sync()
             if cho:
                 e = tid
-                while e < nj * B:
-                    b = e // nj
-                    jl = e - b * nj
-                    bwd_unit(PHASE_B, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
-                             inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j0 + jl, H)
+                while e < nj * ng:
+                    b0 = e // nj * ROWS
+                    jl = e - b0 // ROWS * nj
+                    bwd_rows(PHASE_B, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
+                             inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0, min(ROWS, B - b0),
+                             j0 + jl, H, False, mh, sh, ph, mc, sc, pc)
                     e += nt
                 grid.sync()
         if carry_out:
             # What leaves the window: the last step's error through W_hh, plus the element-wise carry.
             e = tid
-            while e < nj * B:
-                b = e // nj
-                jl = e - b * nj
-                bwd_unit(PROD, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
-                         False, t, t, t, t, True, variant, False, ngs, nrm, scl, b, j0 + jl, H)
+            while e < nj * ng:
+                b0 = e // nj * ROWS
+                jl = e - b0 // ROWS * nj
+                bwd_rows(PROD, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
+                         False, t, t, t, t, True, variant, False, ngs, nrm, scl, b0, min(ROWS, B - b0), j0 + jl, H,
+                         False, mh, sh, ph, mc, sc, pc)
                 e += nt
 
     return fwd_persist, bwd_persist
@@ -263,7 +371,7 @@ def _persistent_kernels(family, dtype_name):
 
 # -- the persistent plan ------------------------------------------------------------------------
 
-def plan_persistent(H, B, col_bytes, static_smem, smem_cap, coop_blocks, tpb_for=None):
+def plan_persistent(H, B, col_bytes, static_smem, smem_cap, coop_blocks, tpb_for=None, rows=1):
     """(nblocks, tpb, Jb, smem) for a persistent launch over H units, or None where none fits.
 
     A pure function of its arguments. col_bytes: shared memory of one hidden unit's column of
@@ -271,6 +379,7 @@ def plan_persistent(H, B, col_bytes, static_smem, smem_cap, coop_blocks, tpb_for
     may use in all (SMEM_LIMIT, or the device's opt-in limit); coop_blocks(tpb, smem): how
     many blocks of tpb threads and smem dynamic bytes fit co-resident on the device. The
     smallest slice Jb (the most blocks, the least serial work per block) whose grid fits wins.
+    rows: batch rows per thread (the kernels take ROWS), so a block has Jb * ceil(B / rows) threads' work.
     """
     tpb_for = tpb_for or gc.tpb_for
     jb_max = min(H, (smem_cap - static_smem) // col_bytes)
@@ -280,7 +389,7 @@ def plan_persistent(H, B, col_bytes, static_smem, smem_cap, coop_blocks, tpb_for
         if nblocks == prev:  # the same grid with more units per block: no better
             continue
         prev = nblocks
-        tpb = tpb_for(Jb * B)
+        tpb = tpb_for(Jb * -(-B // rows))
         smem = Jb * col_bytes
         if nblocks <= coop_blocks(tpb, smem):
             return nblocks, tpb, Jb, smem
@@ -312,7 +421,7 @@ def persistent_h_limit(gates, itemsize, B, regs, static_smem, dev=H100, opt_in=T
     def fits(H):
         return plan_persistent(H, B, gates * H * itemsize, static_smem, cap,
                                lambda tpb, smem: occupancy_blocks(dev, regs, tpb, smem + static_smem),
-                               tpb_for=lambda n: min(gc.MAX_TPB, max(32, gc.next_pow2(n)))) is not None
+                               tpb_for=lambda n: min(gc.MAX_TPB, max(32, gc.next_pow2(n))), rows=ROWS) is not None
 
     best = 0
     for H in range(1, h_max + 1):  # not monotone in general (block sizes jump): scan
@@ -349,7 +458,7 @@ def _device_plan(kern, args_of, H, B, col_bytes, static_smem):
             raised[0] = smem
         return ck.max_cooperative_grid_blocks(tpb, smem)
 
-    plan = plan_persistent(H, B, col_bytes, static_smem, cap, coop_blocks)
+    plan = plan_persistent(H, B, col_bytes, static_smem, cap, coop_blocks, rows=ROWS)
     if plan is not None and plan[3] + static_smem > SMEM_LIMIT:
         _set_dynamic_smem(ck, plan[3])
     return plan
@@ -366,9 +475,10 @@ def _persistent_plan(kern, args_of, H, B, col_bytes, policy, static_smem):
     plan = None
     if gc.SIMULATOR:
         # The simulator runs a cooperative grid as one block: Jb = H, without an opt-in.
-        plan = plan_persistent(H, B, col_bytes, static_smem, SMEM_LIMIT, lambda tpb, smem: 1)
+        plan = plan_persistent(H, B, col_bytes, static_smem, SMEM_LIMIT, lambda tpb, smem: 1, rows=ROWS)
     elif gc.compile_only():
-        plan = plan_persistent(H, B, col_bytes, static_smem, SMEM_LIMIT, lambda tpb, smem: 1 << 16)
+        plan = plan_persistent(H, B, col_bytes, static_smem, SMEM_LIMIT, lambda tpb, smem: 1 << 16,
+                               rows=ROWS)
     else:
         try:
             plan = _device_plan(kern, args_of, H, B, col_bytes, static_smem)
@@ -526,8 +636,8 @@ def forward_steps(family, arrays, variant, reverse, training, nph, prepared=True
     fwd_step, _ = _step_kernels(family)
     xp, hs = arrays[0], arrays[1]
     T, B, H = xp.shape[0], hs.shape[1], hs.shape[2]
-    tpb = gc.tpb_for(B * H)
-    nb = -(-(B * H) // tpb)
+    tpb = gc.tpb_for(row_groups(B) * H)
+    nb = -(-(row_groups(B) * H) // tpb)
     # (phase, *arrays, t, p, q, cp, cq, gi, variant): the phase and t..gi vary.
     launch = StepLaunch(fwd_step, nb, tpb, (0, *arrays, 0, 0, 0, 0, 0, 0, variant), (0, 9, 10, 11, 12, 13, 14),
                         prepared=prepared)
@@ -547,8 +657,8 @@ def backward_steps(family, arrays, dy_at, norms, inj, rec, ts, te, reverse, vari
     _, bwd_step = _step_kernels(family)
     hs = arrays[0]
     B, H = hs.shape[1], hs.shape[2]
-    tpb = gc.tpb_for(B * H)
-    nb = -(-(B * H) // tpb)
+    tpb = gc.tpb_for(row_groups(B) * H)
+    nb = -(-(row_groups(B) * H) // tpb)
     ngs, ss, scl, nrm_h, nrm_c = norms
     # (mode, *arrays, dy_off, col0, inj_t, rec_t, acc_ss, t, tp, has_prev, reverse, variant, renorm, ngs, ss, scl,
     # nrm_h, nrm_c): mode, inj_t, rec_t, acc_ss, t, tp and has_prev vary.

@@ -9,26 +9,38 @@ by the driver, so no two threads ever add into one element.
 import math
 
 from ..cells import LSTM_CIFG, LSTM_PEEPHOLE
-from ._common import GATE, PROD, dot_cols, dot_rows, enter, jit, like, sigmoid
+from ._common import GATE, PROD, enter, jit, like, sigmoid
 
 GATES = 4  # lstm_cifg uses 3; the kernels take the variant
 FORWARD_PHASES = 1
 
 
 @jit(device=True)
-def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp, cq, gi, b, j, H, variant):
+def fwd_product(ph, variant):
+    """The forward step's recurrent product: (over aux instead of hs, first gate, gates)."""
+    return False, 0, 3 if variant == LSTM_CIFG else 4
+
+
+@jit(device=True)
+def bwd_product(mode, variant, H):
+    """The backward step's recurrent product: (over dgh instead of dg, at step t instead of
+    tp, first row, end row) of W_hh."""
+    return False, False, 0, (3 if variant == LSTM_CIFG else 4) * H
+
+
+@jit(device=True)
+def fwd_unit(ph, xp, hs, cs, acts, aux, a0, a1, a2, a3, b_hh, peep, t, p, q, cp, cq, gi, b, j, H, variant):
+    """One unit's gates and state, given its recurrent products a0..a3 (fwd_product's gates)."""
     cifg = variant == LSTM_CIFG
     peephole = variant == LSTM_PEEPHOLE
     c_prev = cs[cp, b, j]
     one = like(c_prev, 1)  # not 1: keeps the float32 kernels' arithmetic float32
     if cifg:
-        a0, a1, a2, _ = dot_cols(hs, p, b, w, ldw, wb, wcs, H, 3)
         f = sigmoid(a0 + xp[t, b, j] + b_hh[j])
         g = math.tanh(a1 + xp[t, b, H + j] + b_hh[H + j])
         ao = a2 + xp[t, b, 2 * H + j] + b_hh[2 * H + j]
         i = one - f
     else:
-        a0, a1, a2, a3 = dot_cols(hs, p, b, w, ldw, wb, wcs, H, 4)
         ai = a0 + xp[t, b, j] + b_hh[j]
         af = a1 + xp[t, b, H + j] + b_hh[H + j]
         g = math.tanh(a2 + xp[t, b, 2 * H + j] + b_hh[2 * H + j])
@@ -56,17 +68,17 @@ def fwd_unit(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp
 
 
 @jit(device=True)
-def bwd_unit(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj,
+def bwd_unit(mode, hs, cs, acts, aux, prod, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj,
              t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b, j, H):
-    """Returns (dL/dh_t, dL/dc_t), in the array type, for the norms (PROD mode: the raw carry (dh, dc))."""
+    """Returns (dL/dh_t, dL/dc_t), in the array type, for the norms (PROD mode: the raw carry (dh, dc)).
+    prod: the recurrent product (bwd_product), where mode != GATE and has_prev."""
     cifg = variant == LSTM_CIFG
     peephole = variant == LSTM_PEEPHOLE
-    GH = 3 * H if cifg else 4 * H
     raw = dh[b, j]
     one = like(raw, 1)  # not 1: keeps the float32 kernels' arithmetic float32
     zero = one - one
     if mode != GATE and has_prev:
-        raw = raw + dot_rows(dg, tp, b, w, ldw, wb, 0, GH)
+        raw = raw + prod
     dcv = dc[b, j]
     if mode == PROD:
         dh[b, j] = raw
