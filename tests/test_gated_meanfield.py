@@ -230,10 +230,21 @@ def measured(cell, g, forget_bias, sigma_x, H=256, seeds=range(5), **kw):
     return float(lam.mean()), float(lam.std(ddof=1) / math.sqrt(len(lam))), lam
 
 
-# Stated before comparing: 3 between-network standard errors, plus a finite-size term: the study's
-# own mean-field tolerance at H = 500 (0.03, from the finite-H spread of ln rho of Gaussian W)
-# scaled by sqrt(500/256) for H = 256.
-FINITE_SIZE_H256 = 0.03 * math.sqrt(500 / 256)
+# The tolerance: 3 between-network standard errors at H = 256, plus a finite-size allowance from
+# the networks themselves: the shift of the 5-network mean from H = 256 to H = 512 (docs/gated_meanfield.md,
+# section 5: mean, SE at each size, seeds 0-4), plus two standard errors of that shift, doubled (a 1/H
+# correction extrapolated to H -> infinity is twice the 256 -> 512 shift). It replaced a first rule that
+# borrowed the gradient-decay study's fixed 0.03, the constant issue 14's audit rejected.
+H512_SHIFT = {  # (cell, g): ((mean, SE) at H = 256, (mean, SE) at H = 512), measured
+    ("gru", 2.0): ((-0.1035, 0.0008), (-0.1068, 0.0035)),
+    ("gru", 3.0): ((0.0238, 0.0006), (0.0260, 0.0005)),
+    ("lstm", 2.0): ((0.0107, 0.0010), (0.0148, 0.0007)),
+}
+
+
+def finite_size(cell, g):
+    (m1, s1), (m2, s2) = H512_SHIFT[(cell, g)]
+    return 2.0 * (abs(m2 - m1) + 2.0 * math.hypot(s1, s2))
 
 
 def predict(theory, cell, g, forget_bias, sigma_x):
@@ -246,7 +257,7 @@ def predict(theory, cell, g, forget_bias, sigma_x):
 def compare(theory, cell, g, forget_bias, sigma_x):
     mean, se, lam = measured(cell, g, forget_bias, sigma_x)
     pred = predict(theory, cell, g, forget_bias, sigma_x)
-    assert abs(mean - pred) <= 3 * se + FINITE_SIZE_H256, (theory, cell, g, forget_bias, pred, mean, se, lam)
+    assert abs(mean - pred) <= 3 * se + finite_size(cell, g), (theory, cell, g, forget_bias, pred, mean, se, lam)
 
 
 def test_tied_theory_predicts_a_driven_gru():
@@ -264,9 +275,11 @@ def test_annealed_theory_against_the_networks(cell, g, bf):
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="finding: past the edge (g = 3, sigma_x = 0.5) the tied rate is 0.040 too high "
+                   "against a tolerance of 0.009; the doc's diagnostics put the gap on the annealed stationary "
+                   "statistics (docs/gated_meanfield.md)")
 def test_tied_theory_predicts_a_chaotic_driven_gru():
-    """g = 3, sigma_x = 0.5: within the stated tolerance, but only through the finite-size term
-    (0.040 of 0.044); the doc's diagnostics put the gap on the annealed stationary statistics."""
+    """g = 3, sigma_x = 0.5: the tied theory against 5 networks."""
     compare("tied", "gru", 3.0, None, SIGMA_X)
 
 
