@@ -4,7 +4,7 @@ float32, in one run, at issue 7's five shapes, against its goals.
 For each cell (lstm, gru, rnn_tanh) and each shape (T, B, I, H) of issue 7, times a forward
 pass (inference: torch.no_grad() / ``training=False``) and a forward + backward pass (dL/dy
 at every step; gradients of the parameters, of x and of the initial state) for both, with
-the same number of threads (``--threads``, default 2: ``torch.set_num_threads`` and
+the same number of threads (``--threads``, default 2: ``torch.set_num_threads``, NumPy's BLAS pool and
 ``numba.set_num_threads``); next to them a NumPy SGEMM of 2048³ gives the machine's
 measured BLAS peak. A measurement is the median of ``--repeats`` (7) runs after a warm-up;
 a run calls the function as often as fits in ``--min-run`` seconds (at least once), after
@@ -305,6 +305,7 @@ def machine(threads):
     flags = _cpu_flags()
     import llvmlite  # noqa: PLC0415
     import scipy  # noqa: PLC0415
+    from threadpoolctl import threadpool_info  # noqa: PLC0415
 
     arch = cpu_microarchitecture()
     overrides = "".join(f", {k}={v}" for k, v in arch.items() if k.startswith("NUMBA_"))
@@ -316,10 +317,11 @@ def machine(threads):
         "python": platform.python_version(),
         "versions": f"numpy {np.__version__}, scipy {scipy.__version__}, numba {numba.__version__}, "
         f"llvmlite {llvmlite.__version__}, torch {torch.__version__ if torch is not None else 'absent'}",
-        "threads": f"{threads} (torch.set_num_threads, numba.set_num_threads); numba threading layer "
+        "threads": f"{threads} (torch.set_num_threads, numba.set_num_threads, threadpoolctl for BLAS); numba threading layer "
         f"{numba.threading_layer()}",
         "blas (NumPy's SGEMM peak; bpttlab's kernels call no BLAS)": "; ".join(blas_info())
-        + f" (OPENBLAS_CORETYPE: {_CORETYPE_NOTE})",
+        + f" (OPENBLAS_CORETYPE: {_CORETYPE_NOTE}); threads: " + ", ".join(
+            f"{Path(i['filepath']).name} {i['num_threads']}" for i in threadpool_info() if i["internal_api"] == "openblas"),
     }
 
 
@@ -352,6 +354,16 @@ def main(argv=None):
     cells = args.cells.split(",")
     shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes] if args.shapes else SHAPES
 
+    # The same thread count for every implementation. Importing bpttlab.studies set
+    # OPENBLAS_NUM_THREADS=1 before NumPy loaded (the studies' small products run best on one
+    # thread), which left NumPy's products on one core: raise its BLAS pool to --threads here.
+    from threadpoolctl import threadpool_limits  # noqa: PLC0415
+
+    with threadpool_limits(limits=args.threads):
+        return _race(args, cells, shapes)
+
+
+def _race(args, cells, shapes):
     if torch is not None:
         torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
