@@ -186,7 +186,7 @@ def report(results, opts, w):
         d = df[np.logical_and.reduce([df[k] == v for k, v in center.items() if k != axis])]
         if d.empty:
             continue
-        fig, axes = figure(1, 2, figsize=(9, 3.2), squeeze=False)
+        fig, axes = figure(1, 2, figsize=(10.5, 3.2), squeeze=False)
         for ax, mode in zip(axes[0], MODES, strict=True):
             for cell in CELLS:
                 for impl, style in (("ours", "o-"), ("torch", "s--")):
@@ -196,7 +196,8 @@ def report(results, opts, w):
             ax.set_xlabel(label)
             ax.set_ylabel("GFLOP/s (recurrent product)")
             ax.set_title(mode.replace("_", "+"))
-        axes[0][0].legend(ncol=2)
+        # Beside the panels, not on them: the lines span the whole plotting area.
+        axes[0][-1].legend(*axes[0][0].get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(1.02, 1.0))
         fig.tight_layout()
         fixed = ", ".join(f"{k} = {v}" for k, v in center.items() if k != axis)
         who = "ours (solid) and PyTorch's (dashed) in the same run" if has_torch else "ours"
@@ -207,7 +208,7 @@ def report(results, opts, w):
     piv = df.pivot_table(index=["T", "B", "H", "mode", "impl"], columns="cell", values="ms").reset_index()
     piv["gru_over_lstm"] = piv["gru"] / piv["lstm"]
     piv["rnn_over_lstm"] = piv["rnn_tanh"] / piv["lstm"]
-    fig, axes = figure(1, 1, figsize=(5, 3.2), squeeze=False)
+    fig, axes = figure(1, 1, figsize=(6.8, 3.2), squeeze=False)
     ax = axes[0][0]
     for (mode, impl), t in piv.groupby(["mode", "impl"]):
         flops_ = t["H"].astype(float) ** 2 * t["B"] * t["T"]
@@ -215,7 +216,7 @@ def report(results, opts, w):
     ax.axhline(EXPECTED_GRU_LSTM, color="k", ls="--", lw=1, label="0.75 (operation count)")
     ax.set_xlabel("H² · B · T")
     ax.set_ylabel("time(GRU) / time(LSTM)")
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
     fig.tight_layout()
     w.figure(fig, "gru_lstm_ratio", "GRU against LSTM",
              "The GRU's time over the LSTM's at every shape, against the 0.75 that operation counts predict (3 gate "
