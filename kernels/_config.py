@@ -230,7 +230,8 @@ CUDA_JIT_OPTIONS = {"lineinfo": True}
 # Launch bounds (minimum blocks of MAX_TPB threads per SM) of the per-step and persistent
 # kernels, by (kernel, cell family, dtype name): ptxas then caps the registers at
 # 65536 / (MAX_TPB * blocks). None is set, as measured with ptxas for sm_90 (issue 19, item 8;
-# README): bwd_persist runs at 136-168 registers (1 block of 256 threads per SM); a cap of 128
+# README): bwd_persist runs at 145-168 registers (1 block of 256 threads per SM; 136-168 when the cap
+# was tried, before the persistent kernels read h and dL/da from copies); a cap of 128
 # (2 blocks) spills 80-284 bytes in every LSTM and GRU specialization, and the RNN's PTX with
 # launch bounds does not assemble (ptxas: "Unknown symbol '$L__BB0_321'", numba-cuda 0.30.4's
 # NVVM output). A key set here reaches both the kernels and the resource check.

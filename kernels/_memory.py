@@ -112,6 +112,8 @@ def forward_bytes(spec, backend, T, B, I, H, L, D, itemsize, training):
     "workspace" (freed when the call returns), "outputs"."""
     cuda = backend == "cuda"
     weights = param_elements(spec, I, H, L, D) * (2 if cuda else 1)  # packed (CPU) or W_hh^T + device copies
+    if cuda:
+        weights += 3 * H * B  # a persistent kernel's (H, B) copies of the state (cuda/layer.forward_layer)
     states = L * D * B * H * (2 if spec.has_cell_state else 1)
     x = T * B * I if training or cuda else 0  # the tape's copy of x, or x moved to the device
     if training:
@@ -149,6 +151,8 @@ def backward_bytes(spec, backend, T, B, I, H, L, D, itemsize, renorm):
     ws = T * B * GH  # dg
     if spec.family == "gru" and spec.variant == GRU_RESET_AFTER:
         ws += T * B * (GH if cuda else H)  # the reset-after GRU's second gate gradient
+    if cuda:
+        ws += 2 * GH * B  # the persistent kernel's (G*H, B) copy of two steps of dg (cuda/layer.Workspace.ev)
     ws *= L * D
     work = ws * itemsize
     nb = _norm_blocks(B, H) if cuda else 1

@@ -117,13 +117,13 @@ def _force_blocks(monkeypatch, nblocks):
     monkeypatch.setattr(layer, "_persistent_plan", plan)
 
 
-def _run(cell):
+def _run(cell, b=B, t=T):
     from test_cuda import Worst, compare_forward, compare_grads, problem
 
     cpu = kernels.Network(cell, I, H, 1, False)
     gpu = kernels.Network(cell, I, H, 1, False, backend="cuda")
     gpu._impl.persistent = True
-    params, x, state, dy, dstate = problem(cpu, T, B)
+    params, x, state, dy, dstate = problem(cpu, t, b)
     w = Worst(1e-10)
     fc, fg = cpu.forward(params, x, state), gpu.forward(params, x, state)
     compare_forward(w, fc, fg)
@@ -138,6 +138,16 @@ def test_persistent_kernels_on_several_blocks_match_cpu(cell, multiblock, monkey
     _force_blocks(monkeypatch, NBLOCKS)
     _run(cell)
     assert multiblock["launches"] >= 3  # forward, backward, log_norms backward: each on NBLOCKS blocks
+
+
+# B = 10: 3 row groups, interleaved (rows g, g + 3, g + 6, g + 9: 4, 3 and 3 rows), as the
+# persistent kernels read h and dL/da from their (H, B) copies (layer._persistent_kernels). The
+# reset-after GRU's product reads dgh, the reset-before one's aux and, in PHASE_B, the same step's dg.
+@pytest.mark.parametrize("cell", ["lstm", "gru", "gru_cho"])
+def test_interleaved_row_groups_on_several_blocks_match_cpu(cell, multiblock, monkeypatch):
+    _force_blocks(monkeypatch, NBLOCKS)
+    _run(cell, b=10, t=2)
+    assert multiblock["launches"] >= 3
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru_cho"])

@@ -204,3 +204,29 @@ def test_kernels_are_cached_under_distinct_stable_keys():
     n, distinct, digest = outs[0]
     assert n == distinct == "26"
     assert outs[1][2] == digest
+
+
+_SWAPPED = """
+import numpy as np
+from numba.cuda.cudadrv.devicearray import DeviceNDArray
+from bpttlab.kernels.cuda import _common as gc
+
+gpu_data = object()  # a stand-in for device memory: nothing is allocated or touched
+
+
+def empty(shape, dtype):
+    s = np.dtype(dtype).itemsize
+    return DeviceNDArray(shape, (shape[1] * shape[2] * s, shape[2] * s, s), dtype, gpu_data=gpu_data)
+
+
+gc.empty = empty
+v = gc.swapped(3, 5, 7, np.float32)
+print(v.shape, v.strides, v.gpu_data is gpu_data, v._numba_type_.layout)
+"""
+
+
+def test_swapped_view_of_a_device_array(run_without_simulator):
+    """The real-GPU branch of _common.swapped (the simulator and compile-only mode take NumPy's
+    transpose): a (slots, B, n) view of the (slots, n, B) buffer's memory, no copy."""
+    out = run_without_simulator(_SWAPPED, timeout=120)[-1]
+    assert out == "(3, 7, 5) (140, 4, 28) True A"

@@ -89,3 +89,11 @@ def _readme_limits():
 
 def test_readme_h_limits_are_the_planners(resources):
     assert _readme_limits() == resources["h_limits"]
+
+
+def test_traffic_table_plans_at_the_persistent_kernels_registers(resources):
+    """README's persistent traffic table takes Jb from the H100 plan at PLAN_REGISTERS: the most
+    registers any persistent kernel takes now."""
+    from bpttlab.kernels.cuda._resources import PLAN_REGISTERS, persistent_regs
+
+    assert max(persistent_regs(resources["rows"]).values()) == PLAN_REGISTERS

@@ -104,9 +104,9 @@ ROWS = 4
 
 
 @jit(device=True)
-def dot_cols(src, i0, b0, nr, w, ldw, wb, wcs, n, G):
+def dot_cols(src, i0, b0, rs, nr, w, ldw, wb, wcs, n, G):
     """sum_m src[i0, b, m] * w[m*ldw + wb + k*wcs] for the G gate columns k < G (G <= 4) and
-    the nr batch rows b = b0 ... b0 + nr - 1 (1 <= nr <= ROWS = 4) at once.
+    the nr batch rows b = b0, b0 + rs, ..., b0 + (nr - 1) * rs (1 <= nr <= ROWS = 4) at once.
 
     Batch blocking: each weight is loaded once for the nr rows (the per-step kernels used to
     load all of W_hh once per batch row). w is a flat row-major weight matrix (global memory,
@@ -116,9 +116,9 @@ def dot_cols(src, i0, b0, nr, w, ldw, wb, wcs, n, G):
     dtype and the float64 results equal the CPU's.
     """
     # Rows past nr re-read row nr - 1 (in bounds, no branch in the loop); G is uniform.
-    r1 = b0 + min(1, nr - 1)
-    r2 = b0 + min(2, nr - 1)
-    r3 = b0 + min(3, nr - 1)
+    r1 = b0 + min(1, nr - 1) * rs
+    r2 = b0 + min(2, nr - 1) * rs
+    r3 = b0 + min(3, nr - 1) * rs
     c1 = wcs * min(1, G - 1)
     c2 = wcs * min(2, G - 1)
     c3 = wcs * min(3, G - 1)
@@ -177,14 +177,14 @@ def dot_cols(src, i0, b0, nr, w, ldw, wb, wcs, n, G):
 
 
 @jit(device=True)
-def dot_rows(src, i0, b0, nr, w, ldw, wb, r0, r1):
-    """sum_{r0 <= r < r1} src[i0, b, r] * w[r*ldw + wb] for the nr batch rows b = b0 ...
-    b0 + nr - 1 (1 <= nr <= 4) at once: one column of (error rows) @ W_hh, each weight loaded
-    once for the nr rows. Returns 4 sums (rows past nr repeat row nr - 1), each in the CPU's
-    order (r = r0, r0 + 1, ...)."""
-    b1 = b0 + min(1, nr - 1)
-    b2 = b0 + min(2, nr - 1)
-    b3 = b0 + min(3, nr - 1)
+def dot_rows(src, i0, b0, rs, nr, w, ldw, wb, r0, r1):
+    """sum_{r0 <= r < r1} src[i0, b, r] * w[r*ldw + wb] for the nr batch rows b = b0, b0 + rs,
+    ..., b0 + (nr - 1) * rs (1 <= nr <= 4) at once: one column of (error rows) @ W_hh, each
+    weight loaded once for the nr rows. Returns 4 sums (rows past nr repeat row nr - 1), each
+    in the CPU's order (r = r0, r0 + 1, ...)."""
+    b1 = b0 + min(1, nr - 1) * rs
+    b2 = b0 + min(2, nr - 1) * rs
+    b3 = b0 + min(3, nr - 1) * rs
     wv = w[r0 * ldw + wb]
     a0 = src[i0, b0, r0] * wv
     a1 = src[i0, b1, r0] * wv
@@ -496,6 +496,19 @@ def zeros(shape, dtype):
     a = cuda.device_array(shape, dtype)
     fill(a, 0)
     return a
+
+
+def swapped(slots, n, B, dtype):
+    """A (slots, B, n) view of a new C-contiguous (slots, n, B) buffer: ``v[s, b, m]`` is
+    element (m, b) of slot s. The persistent kernels index it as they index the state (b, m)
+    while consecutive batch rows are consecutive addresses (see layer._persistent_kernels)."""
+    buf = empty((slots, n, B), dtype)
+    if _DRY["on"] or SIMULATOR:
+        return buf.transpose((0, 2, 1))  # NumPy, or the simulator's wrapper of it: a view
+    from numba.cuda.cudadrv.devicearray import DeviceNDArray  # noqa: PLC0415 - real GPU only
+
+    s0, s1, s2 = buf.strides
+    return DeviceNDArray((slots, B, n), (s0, s2, s1), buf.dtype, gpu_data=buf.gpu_data)
 
 
 def to_device(a):

@@ -12,6 +12,7 @@ wheel or a CUDA toolkit; no GPU. Run with NUMBA_ENABLE_CUDASIM unset.
 """
 
 import inspect
+import math
 import os
 import re
 import shutil
@@ -229,6 +230,33 @@ def h_limits(rows, B=DOC_BATCH):
     return out
 
 
+def split_smem(kind, G, itemsize, S, tpb=None):
+    """Shared memory a block would need to split each dot product over S lanes and add the
+    partial sums in shared memory (issue 19, item 4; not implemented: no warp shuffles in the
+    simulator): S - 1 of every S lanes hand over their partials, ROWS * G of them forward
+    (dot_cols), ROWS backward (dot_rows), for a block of tpb (MAX_TPB) threads."""
+    from ._common import MAX_TPB, ROWS  # noqa: PLC0415
+
+    per = ROWS * (G if kind == "fwd" else 1)
+    return (tpb or MAX_TPB) * (S - 1) // S * per * itemsize
+
+
+def split_h_limits(rows, S=2, B=DOC_BATCH):
+    """h_limits with the static shared memory a split over S lanes would add (split_smem), at the
+    registers ptxas gives the kernels now (the split's own registers not counted: an upper bound)."""
+    from .._config import PERSIST_STATIC_SMEM  # noqa: PLC0415
+    from .layer import persistent_h_limit  # noqa: PLC0415
+
+    regs = persistent_regs(rows)
+    out = {}
+    for fam, G in FAMILY_GATES.items():
+        for dt, size in (("float32", 4), ("float64", 8)):
+            out[(fam, dt)] = min(persistent_h_limit(G, size, B, regs[(fam, dt, k)],
+                                                    PERSIST_STATIC_SMEM[k] + split_smem(k, G, size, S), h_max=4096)
+                                 for k in ("fwd", "bwd") if (fam, dt, k) in regs)
+    return out
+
+
 def report(cc=(9, 0), arch="sm_90", **which):
     """One dict per specialization: kernel, f64_norms, f64_other (the first few, with their
     lines), registers, spill_stores, spill_loads, smem (static), and blocks_per_sm: the H100
@@ -248,39 +276,91 @@ def report(cc=(9, 0), arch="sm_90", **which):
 
 SECTOR = 32  # bytes: the unit in which L1 requests global memory from L2
 WARP = 32
+LAYOUTS = ("rows", "swapped")
 
 
-def product_traffic(B, H, G, itemsize, rows, units=None):
-    """Bytes one step's recurrent product requests from L2 (32-byte sectors):
-    {"w": of W_hh (forward and backward alike), "h_fwd": of h_{t-1} (forward), "h_bwd": of the
-    previous step's error rows (backward)}.
+def group_rows(g, ng, B, rows, layout):
+    """The batch rows a thread of row group g (of ng) computes: rows consecutive ones from
+    g * rows ("rows": the per-step kernels, and the persistent ones before their h/error
+    copies), or g, g + ng, ... ("swapped": the persistent kernels, layer._persistent_kernels)."""
+    if layout == "rows":
+        return list(range(g * rows, min(B, (g + 1) * rows)))
+    return list(range(g, B, ng))[:rows]
 
-    A pure function of the launch geometry: thread u owns unit u % n of the batch-row group
-    u // n (rows rows each), n = H for the per-step kernels (units None), n = Jb, the slice of
-    a persistent block (units = Jb), whose W_hh slice is in shared memory (no global weight
-    traffic per step). Every thread makes G*H weight loads; forward, one h load per row for
-    each of H columns; backward, one error load per row for each of G*H rows of W_hh. One load
-    instruction of a warp costs the distinct sectors its threads touch: consecutive units'
-    weights are consecutive addresses, and a group's threads load one h (error) element, a
-    broadcast: a sector per group and row. Weight columns are taken as sector-aligned.
-    rows = 1 is the layout before batch blocking, ROWS (4) after.
-    """
+
+def _column_sectors(B, n, itemsize, rows, layout, units, H):
+    """Sectors one step's loads of a source of n columns (B rows; one load per row slot and
+    column) request, over every block's warps: {"load": ..., "stash": ...}. "stash": the
+    swapped layout's copy of each unit's n // H columns (a load from the (B, n) array and a
+    store into the (n, B) copy, per row), 0 for "rows"."""
     ng = -(-B // rows)
-    n = H if units is None else units
-    w_sectors = h_sectors = 0
-    for j0 in range(0, H, n):  # the blocks' unit slices (one slice of all H for the step kernels)
-        nj = min(n, H - j0)
+    period = SECTOR // math.gcd(SECTOR, itemsize)  # column m's pattern repeats with m mod period
+    reps = [len(range(m, n, period)) for m in range(period)]
+    load = stash = 0
+    for j0 in range(0, H, units):
+        nj = min(units, H - j0)
         work = ng * nj
         for w0 in range(0, work, WARP):
-            us = range(w0, min(w0 + WARP, work))
+            lanes = [(u // nj, j0 + u % nj) for u in range(w0, min(w0 + WARP, work))]
+            slots = [(group_rows(g, ng, B, rows, layout), j) for g, j in lanes]
+            for r in range(rows):  # one load instruction per row slot; past a group's rows it re-reads its last
+                bs = [rs[min(r, len(rs) - 1)] for rs, _ in slots]
+                for m in range(period):
+                    if layout == "rows":
+                        addrs = {b * n + m for b in bs}
+                    else:
+                        addrs = {m * B + b for b in bs}
+                    load += reps[m] * len({a * itemsize // SECTOR for a in addrs})
+                if layout == "swapped":  # the stash copies only the row slots a group has
+                    live = [(rs[r], j) for rs, j in slots if r < len(rs)]
+                    for k in range(n // H):
+                        stash += len({((b * n + k * H + j) * itemsize) // SECTOR for b, j in live})
+                        stash += len({(((k * H + j) * B + b) * itemsize) // SECTOR for b, j in live})
+    return {"load": load, "stash": stash}
+
+
+def product_traffic(B, H, G, itemsize, rows, units=None, layout="rows"):
+    """Bytes one step's recurrent product requests from L2 (32-byte sectors):
+    {"w": of W_hh (forward and backward alike), "h_fwd": of h_{t-1} (forward), "h_bwd": of the
+    previous step's error rows dL/da (backward), "stash_fwd", "stash_bwd": of the persistent
+    kernels' copies of h_t and dL/da_t (the swapped layout only)}.
+
+    A pure function of the launch geometry: thread u owns unit u % n of the batch-row group
+    u // n, n = H for the per-step kernels (units None), n = Jb, the slice of a persistent
+    block (units = Jb), whose W_hh slice is in shared memory (no global weight traffic per
+    step). A group's rows are group_rows(layout). Every thread makes G*H weight loads; forward,
+    one h load per row slot for each of H columns; backward, one error load per row slot for
+    each of G*H rows of W_hh. One load instruction of a warp costs the distinct sectors its
+    threads touch (no L1 hits counted: a persistent block's W_hh slice takes most of the SM's
+    combined L1/shared memory). Consecutive units' weights are consecutive addresses, and a
+    group's threads load one h (error) element, a broadcast. "rows": h_{t-1} (dL/da) read from
+    hs (dg), (B, H) ((B, G*H)) row-major: a sector per group and row; "swapped": from the (H, B)
+    ((G*H, B)) copy, where a warp's groups read consecutive addresses. Weight columns are taken
+    as sector-aligned. rows = 1 is the layout before batch blocking, ROWS (4) after.
+    """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout: got {layout!r}, expected one of {LAYOUTS}")
+    ng = -(-B // rows)
+    n = H if units is None else units
+    w_sectors = 0
+    for j0 in range(0, H, n):  # the blocks' unit slices (one slice of all H for the step kernels)
+        nj = min(n, H - j0)
+        for w0 in range(0, ng * nj, WARP):
+            us = range(w0, min(w0 + WARP, ng * nj))
             w_sectors += len({(j0 + u % nj) * itemsize // SECTOR for u in us})
-            h_sectors += len({u // nj for u in us}) * rows
     w = 0 if units is not None else w_sectors * SECTOR * G * H
-    return {"w": w, "h_fwd": h_sectors * SECTOR * H, "h_bwd": h_sectors * SECTOR * G * H}
+    fwd = _column_sectors(B, H, itemsize, rows, layout, n, H)
+    bwd = _column_sectors(B, G * H, itemsize, rows, layout, n, H)
+    return {"w": w, "h_fwd": fwd["load"] * SECTOR, "h_bwd": bwd["load"] * SECTOR,
+            "stash_fwd": fwd["stash"] * SECTOR, "stash_bwd": bwd["stash"] * SECTOR}
 
 
 TRAFFIC_SHAPES = [("lstm", 4, 64, 256), ("lstm", 4, 64, 1024), ("lstm", 4, 64, 2048), ("gru", 3, 64, 1024),
                   ("lstm", 4, 8, 1024)]  # (cell, gates, B, H)
+# Persistent shapes: within the H100 limits (README) in float32 at least; RNN H = 2048 fits both dtypes.
+PERSIST_TRAFFIC_SHAPES = [("lstm", 4, 64, 256), ("lstm", 4, 64, 1024), ("gru", 3, 64, 1024), ("rnn", 1, 64, 2048),
+                          ("lstm", 4, 8, 1024), ("lstm", 4, 5, 200)]
+PLAN_REGISTERS = 168  # the most any persistent kernel takes (ptxas, sm_90): its H100 plan, for the table
 
 
 def traffic_table(rows_after=None):
@@ -300,6 +380,47 @@ def traffic_table(rows_after=None):
     return "\n".join(lines)
 
 
+def persistent_jb(G, itemsize, B, H, regs=PLAN_REGISTERS):
+    """Jb, the units per block of the H100 plan (layer.plan_persistent with the occupancy model
+    at regs registers), or None where the persistent kernels are not chosen."""
+    from .._config import PERSIST_STATIC_SMEM  # noqa: PLC0415
+    from ._common import MAX_TPB, ROWS, next_pow2  # noqa: PLC0415
+    from .layer import H100, occupancy_blocks, plan_persistent  # noqa: PLC0415
+
+    jbs = []
+    for kind in ("fwd", "bwd"):
+        st = PERSIST_STATIC_SMEM[kind]
+        plan = plan_persistent(H, B, G * H * itemsize, st, H100["smem_optin"],
+                               lambda tpb, smem, st=st: occupancy_blocks(H100, regs, tpb, smem + st),
+                               tpb_for=lambda n: min(MAX_TPB, max(32, next_pow2(n))), rows=ROWS)
+        if plan is None:
+            return None
+        jbs.append(plan[2])
+    return max(jbs)
+
+
+def persistent_traffic_table():
+    """Markdown: the persistent kernels' global loads of h_{t-1} (forward) and dL/da (backward)
+    per step, MB, before (consecutive rows read from hs, dg) and after (interleaved rows read
+    from the (H, B) copies) for PERSIST_TRAFFIC_SHAPES at the H100 plan's Jb, with the copies' cost."""
+    from ._common import ROWS  # noqa: PLC0415
+
+    lines = ["| cell, B, H | dtype | Jb | h fwd before / after (MB) | dL/da bwd before / after (MB) | "
+             "copies fwd / bwd (MB) |", "|---|---|---|---|---|---|"]
+    for cell, G, B, H in PERSIST_TRAFFIC_SHAPES:
+        for dt, size in (("float32", 4), ("float64", 8)):
+            jb = persistent_jb(G, size, B, H)
+            if jb is None:
+                lines.append(f"| {cell}, {B}, {H} | {dt} | per step | | | |")
+                continue
+            b = product_traffic(B, H, G, size, ROWS, units=jb, layout="rows")
+            a = product_traffic(B, H, G, size, ROWS, units=jb, layout="swapped")
+            lines.append(f"| {cell}, {B}, {H} | {dt} | {jb} | {b['h_fwd'] / 1e6:.2f} / {a['h_fwd'] / 1e6:.2f} | "
+                         f"{b['h_bwd'] / 1e6:.2f} / {a['h_bwd'] / 1e6:.2f} | {a['stash_fwd'] / 1e6:.3f} / "
+                         f"{a['stash_bwd'] / 1e6:.3f} |")
+    return "\n".join(lines)
+
+
 def markdown(rows):
     lines = ["| kernel | registers | spills st/ld (B) | static smem (B) | blocks/SM at 256 thr. (H100) | "
              "f64 ops: norms / other |", "|---|---|---|---|---|---|"]
@@ -313,13 +434,20 @@ if __name__ == "__main__":
     import json
     import sys
 
-    rows = report()
     if "--traffic" in sys.argv:  # the memory traffic model only: no compilation
         print(traffic_table())
+        print()
+        print(persistent_traffic_table())
         sys.exit(0)
+    rows = report()
     if "--json" in sys.argv:
         lim = {f"{k[0]} {k[1]}": v for k, v in h_limits(rows).items()}
         print(json.dumps({"rows": rows, "h_limits": lim}))
+    elif "--split" in sys.argv:  # the H limits if each dot product were split over 2 lanes
+        now, split = h_limits(rows), split_h_limits(rows)
+        print("| cell | dtype | persistent H limit now | with a 2-lane split's reduction buffer |\n|---|---|---|---|")
+        for (fam, dt), h in sorted(now.items()):
+            print(f"| {fam} | {dt} | {h} | {split[(fam, dt)]} |")
     else:
         print(markdown(rows))
         for (fam, dt), h in sorted(h_limits(rows).items()):

@@ -10,7 +10,9 @@ the time loop runs either
   _launch.py); or
 - persistent (Diamos et al. 2016): one cooperative launch for all T steps. Block k owns
   hidden units [k*Jb, (k+1)*Jb) for every batch row (a thread per unit and group of rows, as
-  per step) and stages their columns of W_hh in shared memory once; a grid-wide barrier
+  per step, the group's rows interleaved) and stages their columns of W_hh in shared memory
+  once; the products read h_{t-1} (dL/da) from an (H, B) ((G*H, B)) copy the threads fill as
+  they write the state, so a warp's loads are consecutive addresses; a grid-wide barrier
   (grid.sync()) separates the steps (``_persistent_kernels``).
 
 Backward through a window [ts, te] has the same two structures. A step's launch first
@@ -81,27 +83,30 @@ def _row_steps(family):
     fwd_unit, bwd_unit, fwd_product, bwd_product = mod.fwd_unit, mod.bwd_unit, mod.fwd_product, mod.bwd_product
 
     @gc.jit(device=True)
-    def fwd_rows(ph, xp, hs, cs, acts, aux, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp, cq, gi, b0, nr, j, H,
-                 variant):
+    def fwd_rows(ph, xp, hs, cs, acts, aux, hsrc, hi, asrc, ai, w, ldw, wb, wcs, b_hh, peep, t, p, q, cp, cq, gi,
+                 b0, rs, nr, j, H, variant):
+        """Unit j's forward step (phase ph) for the nr rows b0, b0 + rs, ...; the product reads
+        h_{t-1} as hsrc[hi] (aux[gi] as asrc[ai]): hs and aux themselves in the step kernels,
+        the persistent kernels' (H, B) copy through its swapped view."""
         from_aux, k0, G = fwd_product(ph, variant)
-        src = hs
-        i0 = p
+        src = hsrc
+        i0 = hi
         if from_aux:
-            src = aux
-            i0 = gi
-        s = dot_cols(src, i0, b0, nr, w, ldw, wb + k0 * wcs, wcs, H, G)
+            src = asrc
+            i0 = ai
+        s = dot_cols(src, i0, b0, rs, nr, w, ldw, wb + k0 * wcs, wcs, H, G)
         # Unrolled by hand: constant tuple indices keep the 16 sums in registers.
         fwd_unit(ph, xp, hs, cs, acts, aux, s[0], s[1], s[2], s[3], b_hh, peep, t, p, q, cp, cq, gi, b0, j, H,
                  variant)
         if nr > 1:
-            fwd_unit(ph, xp, hs, cs, acts, aux, s[4], s[5], s[6], s[7], b_hh, peep, t, p, q, cp, cq, gi, b0 + 1, j,
+            fwd_unit(ph, xp, hs, cs, acts, aux, s[4], s[5], s[6], s[7], b_hh, peep, t, p, q, cp, cq, gi, b0 + rs, j,
                      H, variant)
         if nr > 2:
-            fwd_unit(ph, xp, hs, cs, acts, aux, s[8], s[9], s[10], s[11], b_hh, peep, t, p, q, cp, cq, gi, b0 + 2,
-                     j, H, variant)
+            fwd_unit(ph, xp, hs, cs, acts, aux, s[8], s[9], s[10], s[11], b_hh, peep, t, p, q, cp, cq, gi,
+                     b0 + 2 * rs, j, H, variant)
         if nr > 3:
             fwd_unit(ph, xp, hs, cs, acts, aux, s[12], s[13], s[14], s[15], b_hh, peep, t, p, q, cp, cq, gi,
-                     b0 + 3, j, H, variant)
+                     b0 + 3 * rs, j, H, variant)
 
     @gc.jit(device=True)
     def bwd_row(mode, hs, cs, acts, aux, prod, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj, t, tp, p, q,
@@ -118,38 +123,63 @@ def _row_steps(family):
         return mh, sh, ph, mc, sc, pc
 
     @gc.jit(device=True)
-    def bwd_rows(mode, hs, cs, acts, aux, w, ldw, wb, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj, t, tp,
-                 p, q, has_prev, variant, renorm, ngs, nrm, scl, b0, nr, j, H, merge, mh, sh, ph, mc, sc, pc):
-        """Unit j's backward step (mode) for the nr rows from b0; returns the norm accumulators."""
+    def bwd_rows(mode, hs, cs, acts, aux, w, ldw, wb, esrc, egsrc, ei_t, ei_tp, dg, dgh, dh, dc, dpeep, peep, dy,
+                 dy_off, col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0, rs, nr, j, H, merge, mh,
+                 sh, ph, mc, sc, pc):
+        """Unit j's backward step (mode) for the nr rows b0, b0 + rs, ...; returns the norm
+        accumulators. The product reads dL/da of step tp (t) as esrc[ei_tp] (esrc[ei_t]), egsrc
+        for dgh: dg, dgh themselves in the step kernels, the persistent kernels' (G*H, B) copy."""
         zero = like(dh[b0, j], 0)
         p0 = p1 = p2 = p3 = zero
         if mode == PHASE_B or (mode != GATE and has_prev):
             from_dgh, at_t, r0, r1 = bwd_product(mode, variant, H)
-            src = dg
+            src = esrc
             if from_dgh:
-                src = dgh
-            i0 = tp
+                src = egsrc
+            i0 = ei_tp
             if at_t:
-                i0 = t
-            p0, p1, p2, p3 = dot_rows(src, i0, b0, nr, w, ldw, wb, r0, r1)
+                i0 = ei_t
+            p0, p1, p2, p3 = dot_rows(src, i0, b0, rs, nr, w, ldw, wb, r0, r1)
         mh, sh, ph, mc, sc, pc = bwd_row(mode, hs, cs, acts, aux, p0, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
                                          inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0, j, H, merge,
                                          mh, sh, ph, mc, sc, pc)
         if nr > 1:
             mh, sh, ph, mc, sc, pc = bwd_row(mode, hs, cs, acts, aux, p1, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
-                                             col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0 + 1,
+                                             col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0 + rs,
                                              j, H, merge, mh, sh, ph, mc, sc, pc)
         if nr > 2:
             mh, sh, ph, mc, sc, pc = bwd_row(mode, hs, cs, acts, aux, p2, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
-                                             col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0 + 2,
+                                             col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0 + 2 * rs,
                                              j, H, merge, mh, sh, ph, mc, sc, pc)
         if nr > 3:
             mh, sh, ph, mc, sc, pc = bwd_row(mode, hs, cs, acts, aux, p3, dg, dgh, dh, dc, dpeep, peep, dy, dy_off,
-                                             col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0 + 3,
+                                             col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0 + 3 * rs,
                                              j, H, merge, mh, sh, ph, mc, sc, pc)
         return mh, sh, ph, mc, sc, pc
 
-    return fwd_rows, bwd_rows
+    @gc.jit(device=True)
+    def stash_err(mode_next, variant, H, dg, dgh, t, ev, slot, b0, rs, nr, j):
+        """Copy unit j's entries of dL/da_t (nr rows b0, b0 + rs, ...) that the product of mode_next
+        reads into slot of the swapped copy ev (the persistent backward)."""
+        from_dgh, _, r0, r1 = bwd_product(mode_next, variant, H)
+        src = dg
+        if from_dgh:
+            src = dgh
+        stash_rows(src, t, r0 + j, r1, H, ev, slot, b0, rs, nr)
+
+    return fwd_rows, bwd_rows, stash_err
+
+
+@gc.jit(device=True)
+def stash_rows(src, i0, c, c1, cs, dst, slot, b0, rs, nr):
+    """dst[slot, b, k] = src[i0, b, k] for the nr rows b = b0, b0 + rs, ... and the columns k = c,
+    c + cs, ... < c1. dst: a swapped view (_common.swapped), so the values land at element (k, b)
+    of the buffer, where the next product's warps read consecutive batch rows."""
+    while c < c1:
+        for r in range(nr):
+            b = b0 + r * rs
+            dst[slot, b, c] = src[i0, b, c]
+        c += cs
 
 
 def row_groups(B):
@@ -157,9 +187,16 @@ def row_groups(B):
     return -(-B // ROWS)
 
 
+def _step_grid(B, H):
+    """(blocks, threads per block) of a per-step launch: one thread per (row group, unit), one pass."""
+    n = row_groups(B) * H
+    tpb = gc.tpb_for(n)
+    return -(-n // tpb), tpb
+
+
 @functools.cache
 def _step_kernels(family):
-    fwd_rows, bwd_rows = _row_steps(family)
+    fwd_rows, bwd_rows, _ = _row_steps(family)
     has_c = family == "lstm"
 
     # Thread u owns unit j = u % H of the batch rows [b0, b0 + ROWS): consecutive threads take
@@ -178,8 +215,8 @@ def _step_kernels(family):
             j = u - g * H
             b0 = g * ROWS
             # w: W_hh^T (H, G*H) flattened; gate k of unit j is column k*H + j.
-            fwd_rows(ph, xp, hs, cs, acts, aux, w, xp.shape[2], j, H, b_hh, peep, t, p, q, cp, cq, gi, b0,
-                     min(ROWS, B - b0), j, H, variant)
+            fwd_rows(ph, xp, hs, cs, acts, aux, hs, p, aux, gi, w, xp.shape[2], j, H, b_hh, peep, t, p, q, cp, cq, gi,
+                     b0, 1, min(ROWS, B - b0), j, H, variant)
             u += cuda.gridsize(1)
 
     @gc.jit(launch_bounds=cuda_min_blocks("bwd_step", family))
@@ -203,9 +240,10 @@ def _step_kernels(family):
             j = u - g * H
             b0 = g * ROWS
             # w: W_hh (G*H, H) flattened; unit j's column is j, row stride H.
-            mh, sh, ph, mc, sc, pc = bwd_rows(mode, hs, cs, acts, aux, w, H, j, dg, dgh, dh, dc, dpeep, peep, dy,
-                                              dy_off, col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm,
-                                              scl, b0, min(ROWS, B - b0), j, H, acc_ss, mh, sh, ph, mc, sc, pc)
+            mh, sh, ph, mc, sc, pc = bwd_rows(mode, hs, cs, acts, aux, w, H, j, dg, dgh, t, tp, dg, dgh, dh, dc, dpeep,
+                                              peep, dy, dy_off, col0, inj, t, tp, p, q, has_prev, variant, renorm,
+                                              ngs, nrm, scl, b0, 1, min(ROWS, B - b0), j, H, acc_ss, mh, sh, ph, mc,
+                                              sc, pc)
             u += cuda.gridsize(1)  # f64: norms (the optimizer moves norm_acc's float64 division here)
         # Every thread of the block reaches the reductions (uniform conditions).
         if acc_ss:
@@ -220,12 +258,22 @@ def _step_kernels(family):
 
 @functools.cache
 def _persistent_kernels(family, dtype_name):
-    fwd_rows, bwd_rows = _row_steps(family)
+    fwd_rows, bwd_rows, stash_err = _row_steps(family)
     has_c = family == "lstm"
     nbt = getattr(cuda_types, dtype_name)  # a Numba type: the simulator sizes dynamic shared arrays by it
 
+    # Work item e of a block: unit jl = e % nj of the block's slice and row group g = e // nj, whose
+    # rows are interleaved, g, g + ng, g + 2 ng, g + 3 ng (ng groups): the consecutive groups of a
+    # warp (32 / nj of them; nj is 1-21 at B = 64 on an H100) take consecutive rows. The products
+    # read h_{t-1} (dL/da) from an (H, B) ((G*H, B)) copy, sv (ev), which each thread fills with the
+    # values it has just written (stash_rows, stash_err; read back by the thread that wrote them, no
+    # barrier), so one load instruction of a warp reads consecutive addresses instead of one row of
+    # hs (dg) per group, H (G*H) elements apart: _resources.product_traffic, README. Slots: the
+    # forward's h copy alternates between 0 and 1 (a step reads one while writing the other), 2
+    # holds the reset-before GRU's r * h_{t-1}; the backward's alternates between 0 and 1.
+
     @gc.jit(launch_bounds=cuda_min_blocks("fwd_persist", family, dtype_name))
-    def fwd_persist(xp, hs, cs, acts, aux, w_t, b_hh, peep, reverse, training, variant, G, nph, Jb):
+    def fwd_persist(xp, hs, cs, acts, aux, w_t, b_hh, peep, reverse, training, variant, G, nph, Jb, sv):
         ws = cuda.shared.array(0, nbt)
         T = xp.shape[0]
         B = hs.shape[1]
@@ -234,7 +282,7 @@ def _persistent_kernels(family, dtype_name):
         nt = cuda.blockDim.x
         j0 = cuda.blockIdx.x * Jb
         nj = min(Jb, H - j0)
-        ng = (B + ROWS - 1) // ROWS  # a thread per (group of ROWS batch rows, unit): as the step kernels
+        ng = (B + ROWS - 1) // ROWS
         ldw = G * Jb
         # The block's columns of W_hh^T, gate-major: ws[m*G*Jb + k*Jb + jl] = W_hh^T[m, k*H + j0 + jl].
         e = tid
@@ -245,8 +293,17 @@ def _persistent_kernels(family, dtype_name):
             jl = r - k * nj
             ws[m * ldw + k * Jb + jl] = w_t[m, k * H + j0 + jl]
             e += nt
-        cuda.syncthreads()
+        p0 = 0
+        if reverse:
+            p0 = T
+        e = tid
+        while e < nj * ng:  # h_0 into slot 0
+            g = e // nj
+            jl = e - g * nj
+            stash_rows(hs, p0, j0 + jl, j0 + jl + 1, H, sv, 0, g, ng, (B - g + ng - 1) // ng)
+            e += nt
         grid = cuda.cg.this_grid()
+        grid.sync()  # the block's W_hh columns, and every block's part of h_0
         for k in range(T):
             if reverse:
                 t = T - 1 - k
@@ -267,16 +324,22 @@ def _persistent_kernels(family, dtype_name):
             for ph in range(nph):
                 e = tid
                 while e < nj * ng:
-                    b0 = e // nj * ROWS
-                    jl = e - b0 // ROWS * nj
-                    fwd_rows(ph, xp, hs, cs, acts, aux, ws, ldw, jl, Jb, b_hh, peep, t, p, q, cp, cq, gi, b0,
-                             min(ROWS, B - b0), j0 + jl, H, variant)
+                    g = e // nj
+                    jl = e - g * nj
+                    nr = (B - g + ng - 1) // ng
+                    fwd_rows(ph, xp, hs, cs, acts, aux, sv, k % 2, sv, 2, ws, ldw, jl, Jb, b_hh, peep, t, p, q, cp, cq,
+                             gi, g, ng, nr, j0 + jl, H, variant)
+                    if ph == nph - 1:
+                        stash_rows(hs, q, j0 + jl, j0 + jl + 1, H, sv, (k + 1) % 2, g, ng, nr)
+                    else:  # the reset-before GRU's phase 0: r * h_{t-1}, for phase 1
+                        stash_rows(aux, gi, j0 + jl, j0 + jl + 1, H, sv, 2, g, ng, nr)
                     e += nt
                 grid.sync()
 
     @gc.jit(launch_bounds=cuda_min_blocks("bwd_persist", family, dtype_name))
     def bwd_persist(hs, cs, acts, aux, w_hh, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0, inj_lo, inj_hi,
-                    rec_lo, rec_hi, ts, te, reverse, variant, renorm, ngs, ssp, scl, nrm_h, nrm_c, cho, carry_out, Jb):
+                    rec_lo, rec_hi, ts, te, reverse, variant, renorm, ngs, ssp, scl, nrm_h, nrm_c, cho, carry_out, Jb,
+                    ev):
         ws = cuda.shared.array(0, nbt)
         B = hs.shape[1]
         H = hs.shape[2]
@@ -285,7 +348,7 @@ def _persistent_kernels(family, dtype_name):
         nt = cuda.blockDim.x
         j0 = cuda.blockIdx.x * Jb
         nj = min(Jb, H - j0)
-        ng = (B + ROWS - 1) // ROWS  # a thread per (group of ROWS batch rows, unit): as the step kernels
+        ng = (B + ROWS - 1) // ROWS
         # The block's columns of W_hh: ws[r*Jb + jl] = W_hh[r, j0 + jl].
         e = tid
         while e < GH * nj:
@@ -298,6 +361,11 @@ def _persistent_kernels(family, dtype_name):
         nbk = cuda.gridDim.x
         n = te - ts + 1
         t = ts
+        # What the product after a gate step reads: PHASE_B's n rows (reset-before GRU), else the
+        # next step's product rows (the same in FUSED and PROD mode).
+        nxt = FUSED
+        if cho:
+            nxt = PHASE_B
         mh = sh = ph = mc = sc = pc = 0.0  # f64: norms
         for k in range(n):
             if reverse:
@@ -313,17 +381,22 @@ def _persistent_kernels(family, dtype_name):
             has_prev = k > 0  # f64: norms (the optimizer moves norm_acc's float64 division here)
             inj = inj_lo <= t and t <= inj_hi
             rec = rec_lo <= t and t <= rec_hi
+            # ev's slot of step t's dL/da; step tp's is the other. (Integer arithmetic only: the marks are for
+            # the float32 LSTM, where the optimizer hoists a loop-invariant part of a float64 division of the
+            # norm machinery, rcp.rn.f64 and mul.f64, to these lines.)
+            cur = k % 2  # f64: norms
+            prv = 1 - cur  # f64: norms
             nrm = 0.0  # f64: norms
             if renorm and has_prev:
                 mh = sh = ph = mc = sc = pc = 0.0  # f64: norms
                 e = tid
                 while e < nj * ng:
-                    b0 = e // nj * ROWS
-                    jl = e - b0 // ROWS * nj
-                    mh, sh, ph, mc, sc, pc = bwd_rows(PROD, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep,
-                                                      dy, dy_off, col0, inj, t, tp, p, q, has_prev, variant, renorm,
-                                                      ngs, nrm, scl, b0, min(ROWS, B - b0), j0 + jl, H, True, mh, sh,
-                                                      ph, mc, sc, pc)
+                    g = e // nj
+                    jl = e - g * nj
+                    mh, sh, ph, mc, sc, pc = bwd_rows(PROD, hs, cs, acts, aux, ws, Jb, jl, ev, ev, cur, prv, dg, dgh,
+                                                      dh, dc, dpeep, peep, dy, dy_off, col0, inj, t, tp, p, q,
+                                                      has_prev, variant, renorm, ngs, nrm, scl, g, ng,
+                                                      (B - g + ng - 1) // ng, j0 + jl, H, True, mh, sh, ph, mc, sc, pc)
                     e += nt
                 block_norm(mh, sh, ph, ssp, t)
                 grid.sync()
@@ -333,12 +406,14 @@ def _persistent_kernels(family, dtype_name):
             mh = sh = ph = mc = sc = pc = 0.0  # f64: norms
             e = tid
             while e < nj * ng:
-                b0 = e // nj * ROWS
-                jl = e - b0 // ROWS * nj
-                mh, sh, ph, mc, sc, pc = bwd_rows(mode, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy,
-                                                  dy_off, col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm,
-                                                  scl, b0, min(ROWS, B - b0), j0 + jl, H, False, mh, sh, ph, mc, sc,
-                                                  pc)
+                g = e // nj
+                jl = e - g * nj
+                nr = (B - g + ng - 1) // ng
+                mh, sh, ph, mc, sc, pc = bwd_rows(mode, hs, cs, acts, aux, ws, Jb, jl, ev, ev, cur, prv, dg, dgh, dh,
+                                                  dc, dpeep, peep, dy, dy_off, col0, inj, t, tp, p, q, has_prev,
+                                                  variant, renorm, ngs, nrm, scl, g, ng, nr, j0 + jl, H, False, mh, sh,
+                                                  ph, mc, sc, pc)
+                stash_err(nxt, variant, H, dg, dgh, t, ev, cur, g, ng, nr, j0 + jl)
                 e += nt
             if rec:
                 block_norm(mh, sh, ph, nrm_h, t)
@@ -348,22 +423,24 @@ def _persistent_kernels(family, dtype_name):
             if cho:
                 e = tid
                 while e < nj * ng:
-                    b0 = e // nj * ROWS
-                    jl = e - b0 // ROWS * nj
-                    bwd_rows(PHASE_B, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
-                             inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, b0, min(ROWS, B - b0),
+                    g = e // nj
+                    jl = e - g * nj
+                    nr = (B - g + ng - 1) // ng
+                    bwd_rows(PHASE_B, hs, cs, acts, aux, ws, Jb, jl, ev, ev, cur, prv, dg, dgh, dh, dc, dpeep, peep, dy,
+                             dy_off, col0, inj, t, tp, p, q, has_prev, variant, renorm, ngs, nrm, scl, g, ng, nr,
                              j0 + jl, H, False, mh, sh, ph, mc, sc, pc)
+                    stash_err(FUSED, variant, H, dg, dgh, t, ev, cur, g, ng, nr, j0 + jl)
                     e += nt
                 grid.sync()
         if carry_out:
             # What leaves the window: the last step's error through W_hh, plus the element-wise carry.
             e = tid
             while e < nj * ng:
-                b0 = e // nj * ROWS
-                jl = e - b0 // ROWS * nj
-                bwd_rows(PROD, hs, cs, acts, aux, ws, Jb, jl, dg, dgh, dh, dc, dpeep, peep, dy, dy_off, col0,
-                         False, t, t, t, t, True, variant, False, ngs, nrm, scl, b0, min(ROWS, B - b0), j0 + jl, H,
-                         False, mh, sh, ph, mc, sc, pc)
+                g = e // nj
+                jl = e - g * nj
+                bwd_rows(PROD, hs, cs, acts, aux, ws, Jb, jl, ev, ev, (n - 1) % 2, (n - 1) % 2, dg, dgh, dh, dc, dpeep,
+                         peep, dy, dy_off, col0, False, t, t, t, t, True, variant, False, ngs, nrm, scl, g, ng,
+                         (B - g + ng - 1) // ng, j0 + jl, H, False, mh, sh, ph, mc, sc, pc)
                 e += nt
 
     return fwd_persist, bwd_persist
@@ -569,7 +646,8 @@ class Workspace:
     dg (T, B, G*H): dL/d(pre-activations). dgh (T, B, G*H): the reset-after GRU's recurrent
     side of it. dh, dc (B, H): the carry. dpeep (B, 3, H): the peephole gradient per row,
     summed by finish_peephole. ss (T, blocks, 3) and ngs (T,): log_norms mode's norm
-    partials of the raw carry and squared norms of dy. Unused ones are placeholders.
+    partials of the raw carry and squared norms of dy. ev: the persistent backward's (G*H, B)
+    copy of two steps' dL/da (_common.swapped, (2, B, G*H) as indexed). Unused ones are placeholders.
     """
 
     dg: object
@@ -579,11 +657,13 @@ class Workspace:
     dpeep: object
     ss: object
     ngs: object
+    ev: object
 
 
 def norm_blocks(B, H):
-    """Room for one norm partial per block, whichever structure runs (a persistent grid has <= H blocks)."""
-    return max(-(-(B * H) // gc.tpb_for(B * H)), H)
+    """Room for one norm partial per block, whichever structure runs: the per-step grid
+    (_step_grid), or a persistent grid (at most H blocks, one unit each)."""
+    return max(_step_grid(B, H)[0], H)
 
 
 def forward_layer(spec, lp, X, h0, c0, reverse, training, ph, persistent="auto"):
@@ -614,9 +694,11 @@ def forward_layer(spec, lp, X, h0, c0, reverse, training, ph, persistent="auto")
     peep = lp.peep
     nph = forward_phases(spec)
     fwd_persist, _ = _persistent_kernels(spec.family, dtype.name)
+    # The persistent kernel's (H, B) copies of h (two slots) and of the reset-before GRU's r * h.
+    sv = gc.swapped(3, H, B, dtype) if persistent is not False else None
 
     def args_of(Jb):
-        return (xp, hs, cs, acts, aux, lp.w_t, lp.b_hh, peep, reverse, training, spec.variant, G, nph, Jb)
+        return (xp, hs, cs, acts, aux, lp.w_t, lp.b_hh, peep, reverse, training, spec.variant, G, nph, Jb, sv)
 
     plan = _persistent_plan(fwd_persist, args_of, H, B, GH * np.dtype(dtype).itemsize, persistent,
                             PERSIST_STATIC_SMEM["fwd"])
@@ -636,8 +718,7 @@ def forward_steps(family, arrays, variant, reverse, training, nph, prepared=True
     fwd_step, _ = _step_kernels(family)
     xp, hs = arrays[0], arrays[1]
     T, B, H = xp.shape[0], hs.shape[1], hs.shape[2]
-    tpb = gc.tpb_for(row_groups(B) * H)
-    nb = -(-(row_groups(B) * H) // tpb)
+    nb, tpb = _step_grid(B, H)
     # (phase, *arrays, t, p, q, cp, cq, gi, variant): the phase and t..gi vary.
     launch = StepLaunch(fwd_step, nb, tpb, (0, *arrays, 0, 0, 0, 0, 0, 0, variant), (0, 9, 10, 11, 12, 13, 14),
                         prepared=prepared)
@@ -657,8 +738,7 @@ def backward_steps(family, arrays, dy_at, norms, inj, rec, ts, te, reverse, vari
     _, bwd_step = _step_kernels(family)
     hs = arrays[0]
     B, H = hs.shape[1], hs.shape[2]
-    tpb = gc.tpb_for(row_groups(B) * H)
-    nb = -(-(row_groups(B) * H) // tpb)
+    nb, tpb = _step_grid(B, H)
     ngs, ss, scl, nrm_h, nrm_c = norms
     # (mode, *arrays, dy_off, col0, inj_t, rec_t, acc_ss, t, tp, has_prev, reverse, variant, renorm, ngs, ss, scl,
     # nrm_h, nrm_c): mode, inj_t, rec_t, acc_ss, t, tp and has_prev vary.
@@ -690,7 +770,8 @@ def backward_steps(family, arrays, dy_at, norms, inj, rec, ts, te, reverse, vari
 def workspace(spec, T, B, H, dtype, renorm, ph):
     """The Workspace of one layer-direction."""
     GH = spec.gates * H
-    ws = Workspace(gc.zeros((T, B, GH), dtype), ph.d3, gc.empty((B, H), dtype), ph.d2, ph.d3, ph.part, ph.f64)
+    ws = Workspace(gc.zeros((T, B, GH), dtype), ph.d3, gc.empty((B, H), dtype), ph.d2, ph.d3, ph.part, ph.f64,
+                   gc.swapped(2, GH, B, dtype))
     if spec.family == "gru" and spec.variant != GRU_RESET_BEFORE:
         ws.dgh = gc.zeros((T, B, GH), dtype)
     if spec.family == "lstm":
@@ -726,7 +807,8 @@ def backward_layer(spec, lp, tape, ws, dy, dy_off, col0, inj, rec, ts, te, rever
 
     def args_of(Jb):
         return (hs, cs, acts, aux, lp.w_hh, dg, dgh, dh, dc, dpeep, lp.peep, dy, dy_off, col0, inj[0], inj[1],
-                rec[0], rec[1], ts, te, reverse, spec.variant, renorm, ngs, ss, scl, nrm_h, nrm_c, cho, carry_out, Jb)
+                rec[0], rec[1], ts, te, reverse, spec.variant, renorm, ngs, ss, scl, nrm_h, nrm_c, cho, carry_out, Jb,
+                ws.ev)
 
     plan = _persistent_plan(bwd_persist, args_of, H, B, GH * np.dtype(hs.dtype).itemsize, persistent,
                             PERSIST_STATIC_SMEM["bwd"])
