@@ -496,7 +496,8 @@ def test_kernels_compile_for_a_real_gpu(run_without_simulator):
     Catches Numba typing errors on the real-GPU code paths, which the simulator (plain
     Python) cannot. Needs the CUDA toolkit's NVVM and NVRTC but no GPU; skipped without them.
     The launches are kernels/cuda/_resources.py's workload(), which tests/test_cuda_resources.py
-    also compiles.
+    compiles too and assembles with ptxas: where ptxas is found that test covers this one, so this
+    one runs only where it is missing (it took 40-80 s of CI's time to repeat the same compilation).
     """
     code = textwrap.dedent(
         """
@@ -508,6 +509,9 @@ def test_kernels_compile_for_a_real_gpu(run_without_simulator):
             print("SKIP no CUDA toolkit to compile with:", type(e).__name__, str(e).splitlines()[0] if str(e) else "")
             sys.exit(0)
         from bpttlab.kernels.cuda import _common as gpu_common, _resources, backend as gpu_network
+        if _resources.ptxas_path() is not None:
+            print("SKIP tests/test_cuda_resources.py compiles the same kernels (and assembles them with ptxas)")
+            sys.exit(0)
         gpu_network._gpu_available = lambda: True
         print("COMPILED", gpu_common.ptx_check(_resources.workload))
         """
