@@ -39,6 +39,8 @@ from .text import (
 
 def _summary_md(df):
     md = df.drop(columns=["kind"]).copy()
+    # the ratio decides pass or fail: three digits, so 1.03 does not print as 1
+    md["max |difference| / tolerance"] = md["max |difference| / tolerance"].map(lambda v: "" if v != v else f"{v:.3g}")
     md["failing"] = [f if len(f) < 400 else f[:400] + " ..." for f in md.failing]
     return md
 

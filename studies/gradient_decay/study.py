@@ -24,11 +24,18 @@ radii of sampled Gaussian matrices.
 The identities (code tests), the theories and the tolerance rules are stated in the report.
 """
 
+import math
+
 from ..framework import Study, Tol
 from ..framework.reproduce import EXACT, IGNORE
 from .compute import compute
 from .configs import add_arguments, configs
 from .report import report
+
+OTHER_CPU_ATOL = 0.03  # 5 x 0.0062, the largest within-run SE of lambda_1 in the full report
+# amplified (final log norm = rate x T; timescale = -1/rate; a = slope in 1/H) or ratios: not compared across CPUs
+ACROSS_CPU_FREE = ("final_log10_norm", "timescale", "a", "a_se", "chi2_dof", "chi2_dof_sqrt_form", "quiescent",
+                   "quiescent_networks", "vanished")
 
 STUDY = Study(
     name="gradient_decay",
@@ -39,12 +46,22 @@ STUDY = Study(
     report=report,
     add_arguments=add_arguments,
     description=__doc__.split("\n\n")[0],
-    # Bit for bit on one machine (every configuration self-seeded, one Numba thread). On another CPU
-    # generation the chaotic trajectories part, so every measured number moves within its statistics:
-    # a few SE of the ensemble means; the measured columns get a tolerance of that size (SEs here are
-    # <~0.01 per step), the predictions and the rules must match to rounding. Checked with
-    # NUMBA_CPU_NAME=x86-64-v3 against the host's znver1 (the report's Reproduction section).
-    reproduce={"*": {"*": Tol("close", 0.0, 0.0, other_cpu_rtol=0.5, other_cpu_atol=0.05)},
-               "theory_tests": {"check": EXACT, "kind": EXACT, "tolerance rule": EXACT, "n": EXACT, "failing": IGNORE},
-               "identities": {"check": EXACT, "kind": EXACT, "tolerance rule": EXACT, "n": EXACT}},
+    # Bit for bit on one machine (every configuration self-seeded, one Numba thread, --private-cache).
+    # Across CPU generations: a quick regeneration under NUMBA_CPU_NAME=x86-64-v3 moved only the
+    # backward-pass columns, by <= 3e-15 (reports/gradient_decay/cross_cpu_quick.txt); a CPU whose
+    # forward kernels round differently makes the chaotic trajectories part, and the measured numbers
+    # then move within their statistics. The across-CPU tolerance of the measured columns is 5x the
+    # largest within-run SE of one network's lambda_1 in the full report (0.0062 per step); the
+    # predictions and rules stay exact to rounding; verdicts, ratios and quantities that amplify a
+    # rate (the final log norm, -1/rate, the 1/H slope and the fits' chi^2) are not compared across CPUs.
+    reproduce={"*": {"*": Tol("close", 0.0, 0.0, other_cpu_rtol=0.0, other_cpu_atol=OTHER_CPU_ATOL),
+                     **{c: EXACT for c in ("lambda_mf", "lambda_tied", "lambda_annealed", "prediction", "log_rho_J0",
+                                           "log_rho_W", "sigma_max", "pascanu_rate", "log_rho")},
+                     **{c: Tol("close", 0.0, 0.0, other_cpu_rtol=0.0, other_cpu_atol=math.inf) for c in ACROSS_CPU_FREE}},
+               "theory_tests": {"check": EXACT, "kind": EXACT, "tolerance rule": EXACT, "n": EXACT,
+                                **{c: IGNORE for c in ("failing", "failures", "max |difference| / tolerance")}},
+               "identities": {"check": EXACT, "kind": EXACT, "tolerance rule": EXACT,
+                              **{c: IGNORE for c in ("failing", "failures", "max |difference| / tolerance", "n")}},
+               "theory_rows": {"test": EXACT, "label": EXACT, "rule": EXACT, "pass": IGNORE},
+               "fss": {"pass": IGNORE, "tolerance": Tol("close", 0.0, 0.0, other_cpu_rtol=0.0, other_cpu_atol=0.03)}},
 )

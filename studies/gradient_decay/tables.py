@@ -325,6 +325,8 @@ def pm(mean, se):
     """mean ± SE printed to the digits the SE supports (two significant digits of the SE)."""
     if not (math.isfinite(mean) and math.isfinite(se)) or se <= 0:
         return f"{mean:.4g}" if math.isfinite(mean) else ""
+    if se < 1e-6:  # rounding-level numbers (exact identities): scientific notation
+        return f"{mean:.1e} ± {se:.1e}"
     dec = max(0, 1 - int(math.floor(math.log10(se))))
     return f"{mean:.{dec}f} ± {se:.{dec}f}"
 
