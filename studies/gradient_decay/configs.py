@@ -44,7 +44,7 @@ SIZES = {
              "fss_skip": 100,
              "fss": (("rnn_tanh", False, (1.5, 2.0, 3.0)), ("rnn_tanh", True, (1.1, 2.0, 3.0)),
                      ("rnn_relu", True, (0.9, 1.3)))},
-    "quick": {"H_elman": 48, "H_gated": 24, "T": 600, "burn": 200, "fit_lo": 100, "lyap_skip": 100,
+    "quick": {"g_tanh_orthogonal": (0.5,), "H_elman": 48, "H_gated": 24, "T": 600, "burn": 200, "fit_lo": 100, "lyap_skip": 100,
               "sigma_x": 0.5, "networks": 3,
               "g_tanh": (0.5, 2.0), "g_relu": (0.9,), "g_relu_free": (1.0, 2.0), "g_gated": (1.0, 2.5),
               "gated": (("lstm", 1.0), ("gru", None)), "ginibre_samples": 40,
@@ -122,7 +122,7 @@ def configs(opts):
     if "rnn_tanh" in cells:
         for init in S.get("inits_tanh", ("gaussian", "orthogonal")):
             for inp in (False, True):
-                for g in S["g_tanh"]:
+                for g in S.get(f"g_tanh_{init}", S["g_tanh"]):
                     ensemble("rnn_tanh", init, g, inp)
     if "rnn_relu" in cells:
         for g in S["g_relu"]:
