@@ -206,7 +206,8 @@ def test_linear_rnn_rate_is_log_spectral_radius_for_gaussian_weights():
 def test_compute_is_deterministic():
     opts = gd.STUDY.parse(["--quick"])
     tasks = {c["key"]: c for c in gd.STUDY.tasks(opts)}
-    for key in ("lstm_cifg-gaussian-g2.5-bf1-input", "rnn_tanh-gaussian-g2-free"):
+    for key in ("lstm-gaussian-g2.5-bf1-input-H24-n0", "rnn_tanh-gaussian-g2-free-H48-n1",
+                "lyap-rnn_tanh-gaussian-g2-free-H96-T600-n2"):
         r1, r2 = gd.compute(tasks[key]), gd.compute(tasks[key])
         assert r1.keys() == r2.keys()
         for k in r1:
@@ -216,11 +217,93 @@ def test_compute_is_deterministic():
                 assert r1[k] == r2[k] or (r1[k] != r1[k] and r2[k] != r2[k]), k
 
 
+def test_ensemble_networks_are_independent():
+    """The networks of one setting get different seeds (derived from their keys), hence different lambda_1."""
+    tasks = gd.STUDY.tasks(gd.STUDY.parse(["--quick"]))
+    ens = [c for c in tasks if c["key"].startswith("rnn_tanh-gaussian-g2-free-H48-n")]
+    assert len(ens) == gd.SIZES["quick"]["networks"] and len({c["seed"] for c in ens}) == len(ens)
+    lams = {gd.compute(c)["lyap1"] for c in ens}
+    assert len(lams) == len(ens)
+
+
+# -- the tolerance rule and the split of identities from theory tests -------------------------
+
+
+def test_tolerance_rule_is_k_se_plus_the_measured_finite_size_term():
+    from bpttlab.studies.gradient_decay.tables import finite_size_term, tolerance  # noqa: PLC0415
+
+    fs = finite_size_term(0.10, 0.004, 0.08, 0.003)
+    assert fs == pytest.approx(0.02 + gd.RULES["k_fs"] * 0.005)
+    assert tolerance(0.004, fs) == pytest.approx(gd.RULES["k_se"] * 0.004 + fs)
+    assert math.isnan(tolerance(0.004, math.nan))  # no finite-size measurement: no test, not a constant
+    assert math.isnan(finite_size_term(0.1, math.nan, 0.08, 0.003))
+
+
+def _settings(lam, half, se=0.002, cell="gru", inp=True, bf=math.nan):
+    import pandas as pd  # noqa: PLC0415
+    from bpttlab.studies.gradient_decay.tables import add_predictions, finite_size_term  # noqa: PLC0415
+
+    st = pd.DataFrame([{"setting": f"{cell}-g2", "cell": cell, "init": "gaussian", "g": 2.0, "forget_bias": bf,
+                        "input": inp, "H": 256, "networks": 10, "lambda1_mean": lam, "lambda1_sd": se * math.sqrt(10),
+                        "lambda1_se": se, "lambda1_half_mean": half, "lambda1_half_se": se,
+                        "finite_size_term": finite_size_term(lam, se, half, se)}])
+    return add_predictions(st, 0.5)
+
+
+def test_theory_rows_pass_and_fail_by_the_rule():
+    from bpttlab.studies.gradient_decay.tables import theory_rows, theory_summary  # noqa: PLC0415
+    from bpttlab.studies.science import gated_meanfield as gm  # noqa: PLC0415
+
+    pred = gm.gru_lambda_tied(2.0, 0.25, "gru")
+    fs = abs(0.001) + gd.RULES["k_fs"] * math.hypot(0.002, 0.002)
+    tol = gd.RULES["k_se"] * 0.002 + fs
+    inside = theory_rows(_settings(pred + 0.9 * tol, pred + 0.9 * tol - 0.001), np.array([]))
+    outside = theory_rows(_settings(pred + 1.1 * tol, pred + 1.1 * tol - 0.001), np.array([]))
+    tied_in = inside[inside.test.str.contains("tied")].iloc[0]
+    tied_out = outside[outside.test.str.contains("tied")].iloc[0]
+    # the prediction is the theory's, whatever was measured
+    assert tied_in.prediction == tied_out.prediction == pytest.approx(pred, abs=1e-15)
+    assert tied_in.tolerance == pytest.approx(tol) and tied_in["pass"] and not tied_out["pass"]
+    s = theory_summary(outside, pd_empty())
+    assert (s.kind == "theory").all() and s.failures.sum() >= 1
+
+
+def pd_empty():
+    import pandas as pd  # noqa: PLC0415
+
+    return pd.DataFrame()
+
+
+def test_identities_are_kept_apart_from_theory_tests():
+    """No theory test's prediction is a measurement: changing the measured lambda_1 changes no
+    prediction; the identities table holds only identities."""
+    from bpttlab.studies.gradient_decay.tables import theory_rows  # noqa: PLC0415
+
+    a = theory_rows(_settings(-0.1, -0.1, cell="lstm", bf=1.0), np.array([]))
+    b = theory_rows(_settings(+0.3, -0.1, cell="lstm", bf=1.0), np.array([]))
+    assert len(a) == 2 and np.array_equal(a.prediction.to_numpy(), b.prediction.to_numpy())
+    assert a["pass"].to_numpy().any() != b["pass"].to_numpy().any() or not b["pass"].any()
+
+
+def test_finite_size_fit_recovers_a_known_limit():
+    from bpttlab.studies.gradient_decay.tables import weighted_fit  # noqa: PLC0415
+
+    H = np.array([125.0, 250, 500, 1000, 2000])
+    se = np.full(5, 1e-3)
+    c0, c1, s0, _, chi2 = weighted_fit(1 / H, 0.2 - 5.0 / H, se)
+    assert c0 == pytest.approx(0.2, abs=1e-12) and c1 == pytest.approx(-5.0, abs=1e-9) and chi2 == pytest.approx(0, abs=1e-12)
+    # points that scatter 10x their error bars: the SE is scaled up by sqrt(chi^2/dof)
+    noisy = 0.2 - 5.0 / H + np.array([1, -1, 1, -1, 1]) * 1e-2
+    _, _, s0n, _, chi2n = weighted_fit(1 / H, noisy, se)
+    assert chi2n > 1 and s0n == pytest.approx(s0 * math.sqrt(chi2n))
+
+
 EXPECTED_FILES = sorted(
-    [f"{n}.{e}" for n in ("decay_no_input", "decay_input", "lyapunov_vs_g", "lyapunov_spectrum", "agreement")
+    [f"{n}.{e}" for n in ("decay_no_input", "decay_input", "lyapunov_vs_g", "fss", "theory_tests")
      for e in ("png", "svg")]
-    + [f"{n}.{e}" for n in ("agreement", "rates", "meanfield", "linear", "pascanu") for e in ("csv", "md")]
-    + ["README.md", "provenance.json"])
+    + [f"{n}.{e}" for n in ("theory_tests", "identities", "fss", "fss_points", "ensembles", "theory_rows")
+       for e in ("csv", "md")]
+    + ["networks.csv", "README.md", "provenance.json"])
 
 
 def test_quick_study_end_to_end(tmp_path):
@@ -231,7 +314,6 @@ def test_quick_study_end_to_end(tmp_path):
     first = {p.name: p.read_bytes() for p in out.iterdir()}
     configs = gd.configs(gd.STUDY.parse(["--quick"]))
     assert len(list(res.glob("*.npz"))) == len(configs)  # one result file per configuration
-    n = sum(c["kind"] == "curve" for c in configs)
 
     # Rerun: every result loads from the store and every file but provenance.json (which records
     # the command and the state of the checkout) is rewritten byte for byte.
@@ -242,22 +324,25 @@ def test_quick_study_end_to_end(tmp_path):
 
     import pandas as pd  # noqa: PLC0415
 
-    df = pd.read_csv(out / "rates.csv")
-    assert len(df) == n and set(df.cell) == set(kernels.CELLS)
-    row = df[(df.cell == "rnn_tanh") & (df.init == "orthogonal") & (df.g == 0.5) & ~df.input].iloc[0]
-    assert row.rate == pytest.approx(math.log(0.5), abs=1e-12) and row.theory == "linear"
-    irnn = df[(df.init == "identity") & ~df.input].iloc[0]
-    assert abs(irnn.rate) < 1e-12 and abs(irnn.lambda1) < 1e-12
-    assert (df[df.cell.isin(gd.ELMAN)].pascanu_violations == 0).all()
-    assert (df.rate_minus_predicted[df.theory == "linear"].abs() < gd.TOL["linear"]).all()
-    assert np.isfinite(df.rate).all() and np.isfinite(df.lambda1).all()
-    summary = pd.read_csv(out / "agreement.csv")
-    assert len(summary) == 8 and (summary.n > 0).all()
-    exact = summary[summary.comparison.str.contains("ln rho\\(J|IRNN|Pascanu")]  # these hold even at quick sizes
-    assert len(exact) == 4 and (exact.within == exact.n).all()
+    nets = pd.read_csv(out / "networks.csv")
+    assert len(nets) == sum(c["kind"] == "curve" for c in configs) and set(nets.cell) >= {"rnn_tanh", "lstm", "gru"}
+    row = nets[(nets.cell == "rnn_tanh") & (nets.init == "orthogonal") & (nets.g == 0.5) & ~nets.input].iloc[0]
+    assert row.rate == pytest.approx(math.log(0.5), abs=1e-12) and row.quiescent
+    assert (nets[nets.cell.isin(gd.ELMAN)].pascanu_violations == 0).all()
+    st = pd.read_csv(out / "ensembles.csv")
+    assert (st.networks == gd.SIZES["quick"]["networks"]).all()
+    assert np.allclose(st.lambda1_se, st.lambda1_sd / np.sqrt(st.networks))
+    ident = pd.read_csv(out / "identities.csv")
+    assert (ident.kind == "identity").all() and len(ident) == 5
+    exact = ident[ident.check.str.contains("gradient rate vs ln rho|IRNN|Pascanu")]  # hold even at quick sizes
+    assert len(exact) == 3 and (exact.failures == 0).all()
+    tests = pd.read_csv(out / "theory_tests.csv")
+    assert (tests.kind == "theory").all() and tests.n.sum() > 0
+    assert not tests.check.str.contains("lyapunov|lambda_1 vs|gradient rate").any()  # no identity among them
     prov = json.loads(first["provenance.json"])
     assert prov["options"]["mode"] == "quick" and prov["command"][:3] == ["python", "-m", "bpttlab.studies.gradient_decay"]
     readme = first["README.md"].decode()
     for name in EXPECTED_FILES:
-        if name.endswith((".png", ".csv")):
+        if name.endswith((".png", ".csv")) and name != "networks.csv":
             assert f"({name})" in readme, name
+    assert "networks.csv" in readme

@@ -510,9 +510,9 @@ def test_the_committed_reports_against_an_altered_copy(tmp_path, capsys):
         (copy / f.name).write_bytes(f.read_bytes())
     (copy / "provenance.json").write_bytes((committed / "provenance.json").read_bytes())
     assert regenerate.main(["--compare", str(committed), str(copy)]) == 0
-    df = pd.read_csv(copy / "linear.csv")
-    df.loc[2, "rate"] *= 1.5
-    df.to_csv(copy / "linear.csv", index=False)
+    df = pd.read_csv(copy / "ensembles.csv")
+    df.loc[2, "lambda1_mean"] *= 1.5
+    df.to_csv(copy / "ensembles.csv", index=False)
     assert regenerate.main(["--compare", str(committed), str(copy)]) == 1
     out = capsys.readouterr().out
-    assert "UNEXPECTED: linear [rate]: 1 of" in out
+    assert "UNEXPECTED: ensembles [lambda1_mean]: 1 of" in out

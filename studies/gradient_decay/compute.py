@@ -1,6 +1,7 @@
-"""One configuration's measurements: the gradient-norm curve from the kernels' backward pass, the
-Lyapunov exponents from Jacobian-vector products, and for the Elman cells the bound and statistics
-the theory is compared with."""
+"""One configuration's measurements: the gradient-norm curve from the kernels' backward pass and
+lambda_1 from Jacobian-vector products (with, for the Elman cells, the bound and statistics the
+theory is compared with); lambda_1 alone for the finite-size runs; the fate of an undriven ReLU
+network's state; spectral radii of sampled Gaussian matrices."""
 
 import math
 
@@ -33,9 +34,72 @@ def make_params(config):
 
 
 def compute(config):
-    if config["kind"] == "ginibre":
+    kind = config["kind"]
+    if kind == "ginibre":
         return compute_ginibre(config)
+    if kind == "lyap":
+        return compute_lyap(config)
+    if kind == "relu_free":
+        return compute_relu_free(config)
     return compute_curve(config)
+
+
+def _batch_se(logs, blocks=10):
+    """Batch-means standard error of the mean of the per-step log growths (within one run: a
+    diagnostic; the ensembles' statistics come from the spread across networks)."""
+    means = np.array([b.mean() for b in np.array_split(logs, blocks)])
+    return float(means.std(ddof=1) / math.sqrt(len(means)))
+
+
+def _drive_and_start(config, spec, H):
+    rng = config_rng(config, 2)
+    sigma = config["sigma_x"] if config["input"] else 0.0
+    x_burn = gaussian_drive(rng, config["burn"], H, sigma)
+    x = gaussian_drive(rng, config["T"], H, sigma)
+    h0 = H0_STD * rng.standard_normal((1, 1, H))
+    state0 = (h0, H0_STD * rng.standard_normal((1, 1, H))) if spec.has_cell_state else h0
+    return rng, x_burn, x, state0
+
+
+def compute_lyap(config):
+    """lambda_1 alone (one tangent vector renormalized every step) after a burn-in of the state:
+    the finite-size runs, where H reaches 2000 and nothing else is needed."""
+    cell, H = config["cell"], config["H"]
+    spec = kernels.get_spec(cell)
+    _, params = make_params({**config, "backend": "cpu"})
+    _, x_burn, x, state0 = _drive_and_start(config, spec, H)
+    dyn = CellDynamics(cell, params)
+    s, _, _, _ = dyn.run(dyn.project(x_burn[:, 0, :]), dyn.state_vector(state0))
+    exps, logs = dyn.lyapunov(dyn.project(x[:, 0, :]), s, 1, seed=config["seed"], skip=config["lyap_skip"])
+    return {"lyap1": float(exps[0]), "lyap1_stderr": _batch_se(logs[config["lyap_skip"]:, 0])}
+
+
+def compute_relu_free(config):
+    """An undriven Gaussian ReLU network, h_t = relu(W h_(t-1)). The map is positively homogeneous,
+    so the direction of h_t does not depend on its scale: iterating the direction and adding up
+    the log of each step's norm gives log||h_t|| exactly, past where float64 itself would have
+    underflowed to the dead state h = 0 or overflowed. Returns log||h_t|| (t = 0..T) and the
+    steps at which the kernels' float64 state leaves the normal range."""
+    _, params = make_params({**config, "sigma_x": 0.0, "backend": "cpu"})
+    W = params["weight_hh_l0"]
+    rng = config_rng(config, 2)
+    h = H0_STD * rng.standard_normal(config["H"])
+    logn = np.empty(config["T"] + 1)
+    acc = math.log(np.linalg.norm(h))
+    h /= np.linalg.norm(h)
+    logn[0] = acc
+    for t in range(1, config["T"] + 1):
+        h = np.maximum(W @ h, 0.0)
+        n = float(np.linalg.norm(h))
+        if n == 0.0:  # every unit off: exactly dead, whatever the scale
+            logn[t:] = -math.inf
+            break
+        acc += math.log(n)
+        h /= n
+        logn[t] = acc
+    fin = np.isfinite(logn)
+    rate = fit_rate(logn[fin], config["T"] // 4)["rate"] if fin.sum() > config["T"] // 2 else -math.inf
+    return {"log_norm_h": logn, "state_rate": float(rate), "dead_exactly": bool(not fin.all())}
 
 
 def compute_ginibre(config):
@@ -52,12 +116,7 @@ def compute_curve(config):
     cell, H, T = config["cell"], config["H"], config["T"]
     spec = kernels.get_spec(cell)
     net, params = make_params(config)
-    rng = config_rng(config, 2)
-    sigma = config["sigma_x"] if config["input"] else 0.0
-    x_burn = gaussian_drive(rng, config["burn"], H, sigma)
-    x = gaussian_drive(rng, T, H, sigma)
-    h0 = H0_STD * rng.standard_normal((1, 1, H))
-    state0 = (h0, H0_STD * rng.standard_normal((1, 1, H))) if spec.has_cell_state else h0
+    rng, x_burn, x, state0 = _drive_and_start(config, spec, H)
     u = rng.standard_normal(H)
     u /= np.linalg.norm(u)
 
@@ -76,10 +135,8 @@ def compute_curve(config):
     dyn = CellDynamics(cell, params)
     xps = dyn.project(x[:, 0, :])
     s_start = dyn.state_vector(start)
-    exps, logs = dyn.lyapunov(xps, s_start, config["lyap_k"], seed=config["seed"], skip=config["lyap_skip"])
-    blocks = np.array_split(logs[config["lyap_skip"]:, 0], 10)
-    means = np.array([b.mean() for b in blocks])
-    res.update(lyap=exps, lyap1=float(exps[0]), lyap1_stderr=float(means.std(ddof=1) / math.sqrt(len(means))))
+    exps, logs = dyn.lyapunov(xps, s_start, 1, seed=config["seed"], skip=config["lyap_skip"])
+    res.update(lyap1=float(exps[0]), lyap1_stderr=_batch_se(logs[config["lyap_skip"]:, 0]))
 
     y = fw.y[:, 0, :]
     res["max_abs_h"] = float(np.max(np.abs(y)))

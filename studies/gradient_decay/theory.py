@@ -1,9 +1,13 @@
-"""The rate each configuration's theory predicts: mean field, the linear rate at the zero fixed
-point, or (for the gated cells with activity) the largest Lyapunov exponent."""
+"""The rates theory predicts, each computed from a setting's parameters alone (never from a
+measurement): mean field for the Elman cells, the gated-cell mean field of
+studies.science.gated_meanfield (tied and annealed), and the exact rates at the zero fixed point."""
 
 import math
+from functools import lru_cache
 
+from ..science import gated_meanfield as gm
 from ..science import meanfield as mf
+from .configs import GRUS, LSTMS
 
 
 def sigma2_in(config):
@@ -25,15 +29,25 @@ def gru_zero_rate(g):
     return math.log(0.5 + g / 4.0)
 
 
-def theory(config, r):
-    """(name, predicted rate) for one configuration."""
-    cell, g = config["cell"], config["g"]
-    if not config["input"] and r.get("at_zero"):
-        return "linear", r["log_rho_J0"]
-    if config["init"] == "identity":
-        return "identity", 0.0
-    if cell == "rnn_tanh":
-        return "mean-field", mf.tanh_lambda(g, sigma2_in(config))
-    if cell == "rnn_relu":
-        return "mean-field", mf.relu_lambda(g)
-    return "lyapunov", r["lyap1"]
+def elman_mean_field(cell, g, s2):
+    """Mean-field lambda_max of a random Elman network (H -> infinity)."""
+    return mf.tanh_lambda(g, s2) if cell == "rnn_tanh" else mf.relu_lambda(g)
+
+
+@lru_cache(maxsize=4096)  # the tables and the figures ask for the same values
+def gated_mean_field(cell, g, forget_bias, s2, theory="tied"):
+    """lambda_1 of the gated cell's mean field ("tied": one W_hh for all steps, the study's
+    networks; "annealed": W_hh redrawn every step), docs/gated_meanfield.md."""
+    if cell in LSTMS:
+        fn = gm.lstm_lambda_tied if theory == "tied" else gm.lstm_lambda
+        return fn(g, forget_bias, s2, cell)
+    if cell in GRUS:
+        fn = gm.gru_lambda_tied if theory == "tied" else gm.gru_lambda
+        return fn(g, s2, cell)
+    raise ValueError(f"cell: got {cell!r}, expected one of {', '.join(LSTMS + GRUS)}")
+
+
+def mean_field_zero_state(config):
+    """Does mean field put the undriven network at the zero state (q* = 0)? For tanh below g = 1;
+    ReLU is never run undriven in the ensembles."""
+    return (not config["input"]) and config["cell"] == "rnn_tanh" and config["g"] <= 1.0
