@@ -77,6 +77,7 @@ def published_table(summary, col, drive):
     Research 5, 043044 (2023)) against this study's measurements. They state no discrete-time number in the
     text available here, so only the claims are compared; the quantities are named exactly."""
     rows = []
+    col = col[col.cell == "rnn_tanh"]  # the claim is about random tanh (rate) networks
     if not col.empty:
         worst = col.loc[col.rms_difference.idxmax()]
         rows.append({"claim (source)": "chaos is extensive: the Lyapunov spectrum against i/N is size-invariant "
@@ -176,7 +177,8 @@ def report(results, opts, w):
     md["s / network"] = summary.seconds_per_network.map(lambda x: _f(x, ".3g"))
     w.table(summary, "configurations", "Per configuration: mean ± SD across networks (SE)",
             "Each cell: mean ± SD across the networks (SE of the mean in parentheses). Time per configuration, "
-            f"measured in this run (one core per configuration, machine in provenance.json): {t_txt}.", md_df=md)
+            f"wall clock measured in this run (one process per configuration, machine in provenance.json; other work "
+            f"sharing the machine makes these upper bounds): {t_txt}.", md_df=md)
 
     tanh_H = sorted(df[df.cell == "rnn_tanh"].H.unique())
     if len(tanh_H):
