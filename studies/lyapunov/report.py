@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ..framework.report import FLOAT_FORMAT, atomic_write_text
-from .configs import SIZES, Z
+from .configs import OTHER_CPU_ATOL, SIZES, Z
 from .figures import collapse_figure, measures_figure, spectra_by_g_figure, theory_figure
 from .tables import (
     SUMMARY_COLUMNS,
@@ -255,8 +255,9 @@ def report(results, opts, w):
            "timings excepted). On another CPU generation (or another numba/llvmlite/numpy) the float64 "
            "trajectories of these chaotic maps part after a few dozen steps, so each network's exponents are "
            "another finite-time sample of the same quantities: individual values agree only within the finite-time "
-           f"statistics (the within-run SE of lambda_max is at most {_f(se_max)} here), and ensemble means within "
-           "their SE. The study's reproduce= declaration (studies/lyapunov/study.py) holds per-network and "
-           "per-configuration values to 0.05 per step absolute across CPUs "
-           f"({_f(0.05 / se_max if se_max > 0 else math.nan, '.2g')} times that largest within-run SE) and the "
+           f"statistics (the within-run SE of lambda_max is at most {_f(se_max)} here), and ensemble means within their SE. The study's reproduce= "
+           "declaration (studies/lyapunov/study.py, calibrated as studies/lyapunov/configs.py says) allows, across "
+           f"CPUs, {_f(OTHER_CPU_ATOL['per_network'])} per step in a network's summary values, "
+           f"{_f(OTHER_CPU_ATOL['exponent'])} in a single exponent and {_f(OTHER_CPU_ATOL['ensemble'])} in "
+           "configuration means (ensemble tables); the "
            "theory verdicts are not compared across CPUs.")
