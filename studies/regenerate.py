@@ -36,7 +36,7 @@ from .framework.report import atomic_write_text, relink
 from .framework.reproduce import compare_reports, compare_roots
 
 # In the order the index shows them. A new study adds its module name here.
-STUDIES = ("gradient_decay", "tbptt", "clipping", "speed")
+STUDIES = ("gradient_decay", "tbptt", "clipping", "speed", "lyapunov")
 # Studies that time things: never on parallel workers, which would compete for the cores. (Their
 # numbers are measurements of the machine that made them, not reproducible to the byte.)
 SERIAL = {"speed"}
