@@ -137,7 +137,7 @@ def fss_figure(points, fits):
     """lambda_1 against 1/H (mean ± SE over the networks), the fit lambda_inf + a/H, and mean
     field at 1/H = 0."""
     groups = list(points.groupby(["cell", "input"], sort=True)) if len(points) else []
-    fig, axes = figure(1, max(len(groups), 1), figsize=(4.8 * max(len(groups), 1), 4.2), layout="constrained",
+    fig, axes = figure(1, max(len(groups), 1), figsize=(4.8 * max(len(groups), 1), 4.8), layout="constrained",
                        squeeze=False)
     import matplotlib as mpl  # noqa: PLC0415
 
@@ -159,8 +159,9 @@ def fss_figure(points, fits):
         ax.set_title(f"{cell}, {'input' if inp else 'no input'}")
         ax.set_xlabel("1 / H")
         ax.set_ylabel("lambda_1 (per step)")
-        ax.legend(fontsize=7, title="line: lambda_inf + a/H\nsquare: lambda_inf ± SE\nstar: mean field",
-                  title_fontsize=6)
+        # Below the panel: inside, it covered the small-H points of the middle curves.
+        ax.legend(fontsize=7, title="line: lambda_inf + a/H; square: lambda_inf ± SE; star: mean field",
+                  title_fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=len(gs), frameon=False)
     fig.suptitle("Finite-size scaling of lambda_1 (mean ± SE over the networks at each H)")
     return fig
 
