@@ -66,6 +66,7 @@ def decay_figure(curves, relu_free, with_input, S):
                     transform=ax.transAxes, fontsize=7, va="bottom")
             drawn = True
         if not drawn:
+            ax.axis("off")
             ax.text(0.5, 0.5, "not in this sweep (cut for the budget;\nlstm_peephole: the same mean field as lstm)",
                     transform=ax.transAxes, ha="center", va="center", fontsize=8)
         ax.set_ylabel("log10 ||dL/dh_t||")
@@ -118,8 +119,16 @@ def lyapunov_figure(st, S, points=30):
         ax.set_xlabel("g")
         ax.set_ylabel("lambda_1 (per step)")
         if sub.empty:
-            ax.text(0.5, 0.5, "not in this sweep (cut for the budget)", transform=ax.transAxes, ha="center",
-                    va="center", fontsize=8)
+            # An empty panel (a cell cut from the sweep) holds the previous panel's legend, which
+            # inside its own crowded panel (the LSTM's ten entries) covered data.
+            ax.axis("off")
+            ax.text(0.5, 0.97, "not in this sweep (cut for the budget)", transform=ax.transAxes,
+                    ha="center", va="top", fontsize=8)
+            prev = axes.flat[list(axes.flat).index(ax) - 1]
+            if prev.get_legend() is not None:
+                prev.get_legend().remove()
+                ax.legend(*prev.get_legend_handles_labels(), loc="center", fontsize=7, title=f"{prev.get_title()} (left)",
+                          title_fontsize=8)
             continue
         ax.axhline(0, color="grey", lw=0.8)
         ax.legend(loc="best", fontsize=5)

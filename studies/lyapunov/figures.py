@@ -78,7 +78,7 @@ def spectra_by_g_figure(sp, cell, H):
 def measures_figure(summary):
     """KY dimension per unit, entropy rate per unit and lambda_max against g: mean +- SE across networks,
     every cell at its largest H, undriven and driven."""
-    fig, axes = figure(1, 3, figsize=(15, 4.2), layout="constrained")
+    fig, axes = figure(1, 3, figsize=(17, 4.2), layout="constrained")
     names = (("ky_dimension_per_unit", "Kaplan-Yorke dimension / H"), ("entropy_rate_per_unit", "entropy rate / H"),
              ("lambda_max", "lambda_max (per step)"))
     markers = {"rnn_tanh": "o", "lstm": "s", "gru": "^"}
@@ -99,7 +99,8 @@ def measures_figure(summary):
         ax.set_xlabel("g")
         ax.set_ylabel(label)
         ax.axhline(0.0, color="k", lw=0.5)
-    axes[-1].legend(fontsize=7, loc="best")
+    # Beside the panels: inside the last one it covered the gated cells' points.
+    fig.legend(*axes[-1].get_legend_handles_labels(), loc="outside right center", fontsize=7)
     fig.suptitle("Mean over networks +- SE across networks (largest H of each cell); solid, filled: no input; dashed, open: driven",
                  fontsize=9)
     return fig
