@@ -161,3 +161,57 @@ def test_identity_holds_in_a_saturated_network():
     assert np.abs(a).max() > 15  # saturated: sech^2 < 4e-13
     resid = logs.sum(axis=1) - (logdet_d + np.linalg.slogdet(params["weight_hh_l0"])[1])
     assert np.abs(resid).max() < 1e-8
+
+
+# --- Prediction 3: the annealed random-matrix spectrum (docs/lyapunov_theory.md) -------------------
+
+def test_annealed_spectrum_top_is_mean_field_and_without_saturation_is_the_gaussian_product():
+    from bpttlab.studies.science import meanfield as mf
+
+    for g, v in ((1.5, 0.0), (2.0, 1.0), (5.0, 0.25)):
+        assert th.tanh_spectrum(g, v, np.array([0.0]))[0] == pytest.approx(0.5 * math.log(mf.tanh_chi(g, v)), abs=1e-9)
+    # g <= 1 undriven: q* = 0, every unit at tanh'(0) = 1, so sigma = 1: ln g + (1/2) ln(1 - x) (Newman 1986).
+    x = np.linspace(0.0, 0.99, 34)
+    np.testing.assert_allclose(th.tanh_spectrum(0.8, 0.0, x), math.log(0.8) + 0.5 * np.log1p(-x), atol=1e-9)
+    with pytest.raises(ValueError, match="x: got values outside"):
+        th.tanh_spectrum(2.0, 0.0, np.array([1.0]))
+
+
+def test_annealed_spectrum_integrates_to_the_mean_exponent_limit():
+    # The determinant fixes the sum, so the integral over x must be ln g - 1/2 + E ln sech^2(a). The midpoint
+    # rule at H = 2000 misses the (1/2) ln(1 - x) singularity's last interval by at most about ln(H)/(2H) = 2e-3.
+    for g, v in ((1.5, 0.0), (3.0, 1.0)):
+        lam = th.tanh_spectrum_at(g, v, 2000)
+        assert lam.mean() == pytest.approx(th.tanh_mean_exponent_limit(g, v), abs=2e-3)
+        assert np.all(np.diff(lam) < 0)
+
+
+def test_annealed_spectrum_against_a_simulated_annealed_product():
+    """The derivation's claim, checked without it: the spectrum of a product of D_t W_t with W_t Gaussian and
+    redrawn every step and D_t = diag(sech^2(a_t)), a_t ~ N(0, q*) i.i.d. Tolerance per exponent, stated before
+    the comparison: 5 batch-means SEs of the simulated exponent plus 1/k, a bound on the finite-H correction of a
+    Gaussian product's k-th smallest direction (|psi(k/2) - ln(k/2)| / 2 <= 1/k), over x <= 0.8."""
+    from bpttlab.studies.science import meanfield as mf
+
+    H, g, v, T, skip = 200, 2.0, 0.0, 400, 50
+    rng = np.random.default_rng(7)
+    q = mf.tanh_fixed_point(g, v)
+    V = np.linalg.qr(rng.standard_normal((H, H)))[0]
+    logs = np.empty((T, H))
+    for t in range(T):
+        d = mf.sech2(math.sqrt(q) * rng.standard_normal(H))
+        Q, R = np.linalg.qr(d[:, None] * ((g / math.sqrt(H)) * rng.standard_normal((H, H)) @ V))
+        logs[t] = np.log(np.abs(np.diag(R)))
+        V = Q
+    logs = logs[skip:]
+    sim = np.sort(logs.mean(axis=0))[::-1]
+    blocks = np.array([b.mean(axis=0) for b in np.array_split(logs, 10)])
+    se = np.sort(blocks, axis=1)[:, ::-1].std(axis=0, ddof=1) / math.sqrt(10)
+    x = (np.arange(1, H + 1) - 0.5) / H
+    k = H - np.arange(H)
+    keep = x <= 0.8
+    dev = np.abs(sim - th.tanh_spectrum_at(g, v, H))[keep]
+    assert np.all(dev <= 5 * se[keep] + 1.0 / k[keep]), float((dev - 5 * se[keep] - 1.0 / k[keep]).max())
+    # and not trivially: the unsaturated Gaussian-product spectrum with the same top is clearly another curve
+    other = 0.5 * math.log(mf.tanh_chi(g, v)) + 0.5 * np.log1p(-x)
+    assert np.abs(sim - other)[keep].max() > 5 * (5 * se[keep] + 1.0 / k[keep]).max()

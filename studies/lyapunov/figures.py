@@ -6,6 +6,7 @@ import numpy as np
 from ..framework import figure
 from ..science import meanfield as mf
 from .tables import CONFIG
+from .theory import tanh_spectrum_at
 
 DRIVE_STYLE = {0.0: "-", 1.0: "--"}
 
@@ -49,8 +50,9 @@ def collapse_figure(sp, cell):
     return fig
 
 
-def spectra_by_g_figure(sp, cell, H):
-    """The spectra at one H, one line per g, undriven and driven side by side."""
+def spectra_by_g_figure(sp, cell, H, theory=False):
+    """The spectra at one H, one line per g, undriven and driven side by side; with ``theory`` (rnn_tanh)
+    the annealed random-matrix spectrum of each (g, input variance) as a thin dashed line."""
     import matplotlib as mpl  # noqa: PLC0415
 
     sub = sp[(sp.cell == cell) & (sp.H == H)]
@@ -67,6 +69,9 @@ def spectra_by_g_figure(sp, cell, H):
             color = cmap(j / max(len(gs) - 1, 1) * 0.85)
             ax.plot(x, m, color=color, lw=1.2, label=f"g = {g:g} (n = {n})")
             ax.fill_between(x, m - sd, m + sd, color=color, alpha=0.2, lw=0)
+            if theory:
+                ax.plot((np.arange(1, H + 1) - 0.5) / H, tanh_spectrum_at(g, v, int(H)), color="k", lw=0.7, ls="--",
+                        label="annealed random-matrix theory" if j == len(gs) - 1 else None)
         ax.axhline(0.0, color="k", lw=0.6)
         ax.set_title(f"{cell}, H = {H}, input variance {v:g}")
         ax.set_xlabel("i / S")

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .configs import Z
-from .theory import lambda_max_prediction, tanh_mean_exponent
+from .theory import lambda_max_prediction, tanh_mean_exponent, tanh_spectrum_at, tanh_spectrum_measures
 
 SUMMARY_COLUMNS = ["cell", "g", "H", "input_variance", "seed", "lambda_max", "ky_dimension_per_unit",
                    "entropy_rate_per_unit", "unstable_fraction", "mean_exponent"]
@@ -85,11 +85,17 @@ def identities(df):
 def _prediction(quantity, cell, g, v, H):
     if quantity == "lambda_max":
         return lambda_max_prediction(cell, g, v)
+    if quantity == "ky_dimension_per_unit":
+        return tanh_spectrum_measures(g, v, int(H))[0]
+    if quantity == "entropy_rate_per_unit":
+        return tanh_spectrum_measures(g, v, int(H))[1]
     return tanh_mean_exponent(g, v, int(H))
 
 
 THEORY = (("lambda_max", "rnn_tanh", "lambda_max vs mean field (1/2) ln chi"),
           ("mean_exponent", "rnn_tanh", "mean exponent vs (1/H) E ln|det W| + E ln sech^2(a), a ~ N(0, q*)"),
+          ("ky_dimension_per_unit", "rnn_tanh", "D_KY/H vs the annealed random-matrix spectrum"),
+          ("entropy_rate_per_unit", "rnn_tanh", "entropy rate/H vs the annealed random-matrix spectrum"),
           ("lambda_max", "lstm", "lambda_max vs tied gated mean field (b_f = 0)"),
           ("lambda_max", "gru", "lambda_max vs tied gated mean field"))
 
@@ -131,4 +137,41 @@ def theory_tests(df):
                          "H_prev": Hp, "finite_size_shift": shift, "shift_se": se_shift, "tolerance": tol,
                          "passes": bool(abs(dev) <= tol) if math.isfinite(tol) and math.isfinite(pred) else False,
                          "extrapolated_deviation": dev + shift})
+    return pd.DataFrame(rows)
+
+
+def spectrum_tests(sp):
+    """The mean measured spectrum of each rnn_tanh configuration against the annealed random-matrix
+    spectrum (theory.tanh_spectrum_at), exponent by exponent at the largest H, under the rule of
+    theory_tests applied to each i: |d_i| <= Z SE_i + |shift_i| + Z SE(shift_i), d_i = mean_i - lambda(x_i),
+    shift_i = d_i - d_prev(x_i) from the next smaller H (interpolated in x = (i - 1/2)/S)."""
+    rows = []
+    sub = sp[sp.cell == "rnn_tanh"]
+    for (g, v), cfg in sub.groupby(["g", "input_variance"], sort=True):
+        Hs = sorted(cfg.H.unique())
+        stats = {}
+        for H in Hs:
+            s = cfg[cfg.H == H]
+            mat = np.vstack([t.sort_values("i").exponent.to_numpy() for _, t in s.groupby("seed", sort=True)])
+            n = mat.shape[0]
+            se = mat.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else np.full(mat.shape[1], math.nan)
+            x = (np.arange(1, mat.shape[1] + 1) - 0.5) / mat.shape[1]
+            stats[H] = (n, x, mat.mean(axis=0), se, tanh_spectrum_at(g, v, int(H)))
+        Hmax = Hs[-1]
+        n, x, m, se, pred = stats[Hmax]
+        d = m - pred
+        if len(Hs) > 1:
+            _, xp, mp, sep, predp = stats[Hs[-2]]
+            shift = d - np.interp(x, xp, mp - predp)
+            tol = Z * se + np.abs(shift) + Z * np.sqrt(se**2 + np.interp(x, xp, sep) ** 2)
+        else:
+            tol = np.full(d.shape, math.nan)
+        within = np.abs(d) <= tol
+        k = int(np.argmax(np.abs(d)))
+        rows.append({"cell": "rnn_tanh", "g": g, "input_variance": v, "H": int(Hmax), "n": n,
+                     "rms_deviation": float(np.sqrt(np.mean(d**2))), "max_abs_deviation": float(abs(d[k])),
+                     "x_of_max": float(x[k]), "spectrum_range": float(m.max() - m.min()),
+                     "fraction_within_rule": float(within.mean()),
+                     "fraction_within_rule_x_le_0.9": float(within[x <= 0.9].mean()),
+                     "predicted_lambda_max": float(pred[0]), "measured_lambda_max": float(m[0])})
     return pd.DataFrame(rows)
