@@ -51,7 +51,7 @@ def configs(opts):
     return out
 
 # Reproduction on another CPU or compiler (Study.reproduce; on one machine everything is exact). Measured on
-# this znver1 by recomputing the gated cells' full sweep with NUMBA_CPU_NAME=generic (no AVX/FMA: other
+# the machine that made the report (LLVM host CPU znver5, AVX-512) by recomputing the gated cells' full sweep with NUMBA_CPU_NAME=generic (no AVX/FMA: other
 # rounding): per-network summary values moved by up to 0.060 per step (a mean exponent), single exponents
 # by up to 0.39 (the most negative of an LSTM), configuration means by up to 0.013 (2.2 SE of the
 # difference); NUMBA_CPU_NAME=x86-64-v3 reproduced every value bit for bit. The tolerances are about 4x
