@@ -8,29 +8,17 @@ import math
 import numpy as np
 from bpttlab import kernels
 
-from ..science import config_rng, fit_rate, gaussian_drive, orthogonal_blocks
+from ..science import batch_se, config_rng, drive_and_start, fit_rate
 from ..science import meanfield as mf
 from ..science.jvp import CellDynamics
+from ..science.networks import random_network
 from .configs import ELMAN, H0_STD, PASCANU_SLACK
 
 
 def make_params(config):
-    """The network's parameters: W_hh from kernels' initializer (gaussian N(0, g^2/H) blocks,
-    g times Haar orthogonal, or the identity); W_ih one orthonormal-row (H, H) block per gate, so
-    each unit's drive is exactly N(0, sigma_x^2); every bias 0 except an LSTM's forget-gate bias."""
-    cell, H = config["cell"], config["H"]
-    spec = kernels.get_spec(cell)
-    net = kernels.Network(cell, H, H, backend=config.get("backend", "cpu"))
-    params = net.init_params(seed=config["seed"], dtype=np.float64, recurrent=config["init"], gain=config["g"],
-                             forget_bias=config["forget_bias"])
-    for k in params:
-        if k.startswith("bias"):
-            params[k][:] = 0.0
-    if config["forget_bias"] is not None:
-        f = spec.gate_names.index("f")
-        params["bias_ih_l0"][f * H : (f + 1) * H] = config["forget_bias"]
-    params["weight_ih_l0"] = orthogonal_blocks(config_rng(config, 1), spec.gates, H, H)
-    return net, params
+    """The network of a setting: science.networks.random_network with the setting's W_hh
+    initialization and forget-gate bias."""
+    return random_network(config, config["init"], config["forget_bias"])
 
 
 def compute(config):
@@ -44,21 +32,10 @@ def compute(config):
     return compute_curve(config)
 
 
-def _batch_se(logs, blocks=10):
-    """Batch-means standard error of the mean of the per-step log growths (within one run: a
-    diagnostic; the ensembles' statistics come from the spread across networks)."""
-    means = np.array([b.mean() for b in np.array_split(logs, blocks)])
-    return float(means.std(ddof=1) / math.sqrt(len(means)))
-
-
 def _drive_and_start(config, spec, H):
     rng = config_rng(config, 2)
     sigma = config["sigma_x"] if config["input"] else 0.0
-    x_burn = gaussian_drive(rng, config["burn"], H, sigma)
-    x = gaussian_drive(rng, config["T"], H, sigma)
-    h0 = H0_STD * rng.standard_normal((1, 1, H))
-    state0 = (h0, H0_STD * rng.standard_normal((1, 1, H))) if spec.has_cell_state else h0
-    return rng, x_burn, x, state0
+    return (rng, *drive_and_start(rng, config["burn"], config["T"], H, sigma, spec.has_cell_state, H0_STD))
 
 
 def compute_lyap(config):
@@ -71,7 +48,7 @@ def compute_lyap(config):
     dyn = CellDynamics(cell, params)
     s, _, _, _ = dyn.run(dyn.project(x_burn[:, 0, :]), dyn.state_vector(state0))
     exps, logs = dyn.lyapunov(dyn.project(x[:, 0, :]), s, 1, seed=config["seed"], skip=config["lyap_skip"])
-    return {"lyap1": float(exps[0]), "lyap1_stderr": _batch_se(logs[config["lyap_skip"]:, 0])}
+    return {"lyap1": float(exps[0]), "lyap1_stderr": batch_se(logs[config["lyap_skip"]:, 0])}
 
 
 def compute_relu_free(config):
@@ -136,7 +113,7 @@ def compute_curve(config):
     xps = dyn.project(x[:, 0, :])
     s_start = dyn.state_vector(start)
     exps, logs = dyn.lyapunov(xps, s_start, 1, seed=config["seed"], skip=config["lyap_skip"])
-    res.update(lyap1=float(exps[0]), lyap1_stderr=_batch_se(logs[config["lyap_skip"]:, 0]))
+    res.update(lyap1=float(exps[0]), lyap1_stderr=batch_se(logs[config["lyap_skip"]:, 0]))
 
     y = fw.y[:, 0, :]
     res["max_abs_h"] = float(np.max(np.abs(y)))

@@ -160,12 +160,3 @@ def entropy_rate(exponents):
     """Sum of the positive exponents (Pesin's formula: the Kolmogorov–Sinai entropy rate, an upper bound of it)."""
     lam = np.asarray(exponents, dtype=np.float64)
     return float(lam[lam > 0].sum())
-
-
-def block_se(x, blocks=10):
-    """Batch-means standard error of the mean of a time series (within-run diagnostic)."""
-    x = np.asarray(x, dtype=np.float64)
-    if x.size < 2 * blocks:
-        return math.nan
-    means = np.array([b.mean() for b in np.array_split(x, blocks)])
-    return float(means.std(ddof=1) / math.sqrt(blocks))

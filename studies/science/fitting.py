@@ -1,4 +1,4 @@
-"""Fitting decay curves."""
+"""Fitting decay curves, and the within-run error of a time average."""
 
 import math
 
@@ -41,3 +41,14 @@ def fit_rate(log_norm, lo, hi=None):
     fit["timescale"] = (-1.0 / rate if rate != 0 else math.inf) if math.isfinite(rate) else math.nan
     fit["lo"], fit["hi"] = int(lo), int(hi)
     return fit
+
+
+def batch_se(x, blocks=10, min_per_block=1):
+    """Batch-means standard error of the mean of a time series (within one run: a diagnostic; the
+    studies' statistics come from the spread across networks). NaN when the series has fewer than
+    ``blocks * min_per_block`` values."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size < blocks * min_per_block:
+        return math.nan
+    means = np.array([b.mean() for b in np.array_split(x, blocks)])
+    return float(means.std(ddof=1) / math.sqrt(blocks))

@@ -14,6 +14,15 @@ def gaussian_drive(rng, T, input_size, sigma, batch=1):
     return sigma * rng.standard_normal((T, batch, input_size))
 
 
+def drive_and_start(rng, burn, T, H, sigma, cell_state, h0_std):
+    """A burn-in drive (burn, 1, H), the drive (T, 1, H), both N(0, sigma^2), and an initial state
+    N(0, h0_std^2) per unit (h, or (h, c) with ``cell_state``), drawn from rng in that order."""
+    x_burn = gaussian_drive(rng, burn, H, sigma)
+    x = gaussian_drive(rng, T, H, sigma)
+    h0 = h0_std * rng.standard_normal((1, 1, H))
+    return x_burn, x, ((h0, h0_std * rng.standard_normal((1, 1, H))) if cell_state else h0)
+
+
 def orthogonal_blocks(rng, blocks, hidden_size, input_size):
     """W_ih for ``blocks`` gate blocks, each (H, I) with orthonormal rows (needs I >= H), Haar-random.
 
