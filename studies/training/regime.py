@@ -1,0 +1,49 @@
+"""The dynamical regime of a network as it starts training, measured, not read off its gain.
+
+A value of g says little on its own: whether W_hh ~ N(0, g^2/H) contracts or expands depends on
+the cell, the input's variance and the biases (g = 2 contracts every gated cell, and a driven
+tanh network's edge of chaos is past g = 1.6). So the regime is labelled by the largest Lyapunov
+exponent lambda_1 of the initialized network, driven by its task's own inputs, measured with the
+gradient-decay machinery (studies.science.jvp: tangent propagation with renormalization, float64).
+"""
+
+import math
+
+import numpy as np
+
+from ..science import batch_se
+from ..science.jvp import CellDynamics
+
+REGIMES = ("contracting", "critical", "expanding")
+Z = 2.0  # how many standard errors lambda_1 must clear a boundary by
+
+
+def regime_of(lambda1, se, T):
+    """The rule, fixed before any measurement: over the task's T steps a gradient changes by about
+    exp(lambda_1 T), so a network is *critical* for the task when |lambda_1| T <= 1 (less than a
+    factor e over the whole sequence), *contracting* when (lambda_1 + Z se) T < -1 and *expanding*
+    when (lambda_1 - Z se) T > 1; a lambda_1 whose interval straddles a boundary is critical too."""
+    if not (math.isfinite(lambda1) and T >= 1):
+        return "unknown"
+    if (lambda1 + Z * se) * T < -1:
+        return "contracting"
+    if (lambda1 - Z * se) * T > 1:
+        return "expanding"
+    return "critical"
+
+
+def initial_lambda1(net, params, gen, sequences=20, skip=100, seed=0):
+    """lambda_1 (per step) and its batch-means SE for layer 0 of ``net`` with ``params``, driven by
+    ``sequences`` of the task's sequences (gen(B, rng)) laid end to end, from the zero state; the
+    first ``skip`` steps, while the tangent vector aligns, are left out."""
+    if net.num_layers != 1 or net.directions != 1:
+        raise ValueError(f"net: got {net.num_layers} layers x {net.directions} directions, expected one "
+                         "unidirectional layer (the regime is of a single recurrent map)")
+    rng = np.random.default_rng([seed, 6])
+    x = gen(sequences, rng).x  # (T, sequences, I)
+    drive = np.concatenate([x[:, b, :] for b in range(x.shape[1])])  # one long drive (T * sequences, I)
+    dyn = CellDynamics(net.cell, {k: np.asarray(v, np.float64) for k, v in params.items()})
+    skip = min(skip, drive.shape[0] // 4)
+    _, logs = dyn.lyapunov(dyn.project(drive), np.zeros(dyn.state_size), 1, seed=seed, skip=skip)
+    kept = logs[skip:, 0]
+    return float(kept.mean()), batch_se(kept)
