@@ -36,12 +36,16 @@ def initial_lambda1(net, params, gen, sequences=20, skip=100, seed=0):
     """lambda_1 (per step) and its batch-means SE for layer 0 of ``net`` with ``params``, driven by
     ``sequences`` of the task's sequences (gen(B, rng)) laid end to end, from the zero state; the
     first ``skip`` steps, while the tangent vector aligns, are left out."""
+    x = gen(sequences, np.random.default_rng([seed, 6])).x  # (T, sequences, I)
+    return lambda1_along(net, params, x, skip, seed)
+
+
+def lambda1_along(net, params, x, skip=100, seed=0):
+    """lambda_1 and its batch-means SE along the drive x (T, B, I), its B sequences laid end to end."""
     if net.num_layers != 1 or net.directions != 1:
         raise ValueError(f"net: got {net.num_layers} layers x {net.directions} directions, expected one "
                          "unidirectional layer (the regime is of a single recurrent map)")
-    rng = np.random.default_rng([seed, 6])
-    x = gen(sequences, rng).x  # (T, sequences, I)
-    drive = np.concatenate([x[:, b, :] for b in range(x.shape[1])])  # one long drive (T * sequences, I)
+    drive = np.concatenate([x[:, b, :] for b in range(x.shape[1])])  # one long drive (T * B, I)
     dyn = CellDynamics(net.cell, {k: np.asarray(v, np.float64) for k, v in params.items()})
     skip = min(skip, drive.shape[0] // 4)
     _, logs = dyn.lyapunov(dyn.project(drive), np.zeros(dyn.state_size), 1, seed=seed, skip=skip)
