@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from bpttlab import kernels
 from bpttlab.studies.training import tasks
-from bpttlab.studies.training.regime import initial_lambda1, regime_of
+from bpttlab.studies.training.regime import initial_lambda1, lambda1_along, regime_of
 from bpttlab.studies.training.trainer import SUCCESS_FRACTION, TrainConfig, train
 
 
@@ -93,3 +93,22 @@ def test_initial_lambda1_refuses_stacked_networks():
     gen, _ = tasks.make_task("adding", 20)
     with pytest.raises(ValueError, match="net: got 2 layers x 1 directions"):
         initial_lambda1(net, net.init_params(seed=0), gen)
+
+
+def test_lambda1_with_restarts_stays_finite_where_one_long_trajectory_overflows():
+    # ReLU, W_hh = 1.5 I, positive input weights and inputs: every unit stays active, the Jacobian is
+    # 1.5 I at every step and lambda_1 = ln 1.5 exactly. Forty sequences of 100 steps end to end grow
+    # the state as 1.5^4000, past float64; each sequence from the zero state does not.
+    H = 4
+    net = kernels.Network("rnn_relu", 2, H)
+    p = {k: np.zeros_like(v) for k, v in net.init_params(seed=0, dtype=np.float64).items()}
+    p["weight_hh_l0"] = 1.5 * np.eye(H)
+    p["weight_ih_l0"][:] = 1.0
+    gen, _ = tasks.make_task("adding", 100)
+    x = gen(40, np.random.default_rng(0)).x
+    lam, se = lambda1_along(net, p, x, skip=10, restart=True)
+    assert lam == pytest.approx(math.log(1.5), abs=1e-12) and se < 1e-12
+    with np.errstate(all="ignore"):
+        assert not lambda1_along(net, p, x, skip=10)[0] == pytest.approx(math.log(1.5), abs=1e-3)
+    with pytest.raises(ValueError, match="skip: got 100, expected 0 <= skip < T = 100"):
+        lambda1_along(net, p, x, skip=100, restart=True)

@@ -29,7 +29,8 @@ def bias_frame(bias):
         slope = fit_line(k2[ok], np.log(rel[ok]))["slope"] if ok.sum() >= 3 else math.nan
         rows.append({"cell": c["cell"], "gain": c["gain"], "lambda1": float(r["lambda1"]),
                      "lambda1_se": float(r["lambda1_se"]), "regime": r["regime"], "decay_rate": rate,
-                     "bias_slope": slope, "slope_minus_rate": slope - rate, "relerr_k2_1": float(rel[0]),
+                     "bias_slope": slope, "slope_minus_rate": slope - rate,
+                     "slope_minus_lambda1": slope - float(r["lambda1"]), "relerr_k2_1": float(rel[0]),
                      "cos_k2_1": float(np.asarray(r["cos"])[0]), "k2_for_1pct": _first(k2, rel < 0.01)})
     return pd.DataFrame(rows)
 

@@ -40,13 +40,26 @@ def initial_lambda1(net, params, gen, sequences=20, skip=100, seed=0):
     return lambda1_along(net, params, x, skip, seed)
 
 
-def lambda1_along(net, params, x, skip=100, seed=0):
-    """lambda_1 and its batch-means SE along the drive x (T, B, I), its B sequences laid end to end."""
+def lambda1_along(net, params, x, skip=100, seed=0, restart=False):
+    """lambda_1 and its SE along the drive x (T, B, I).
+
+    By default the B sequences are laid end to end (one trajectory, the state carried; SE by batch
+    means). With ``restart`` each sequence starts from the zero state, as the sequences of a batch
+    do in the kernels, its first ``skip`` steps left out; lambda_1 is the mean over sequences and its
+    SE their spread / sqrt(B): the choice for a network whose state grows without bound, which a
+    trajectory of B x T steps would carry past float64's range."""
     if net.num_layers != 1 or net.directions != 1:
         raise ValueError(f"net: got {net.num_layers} layers x {net.directions} directions, expected one "
                          "unidirectional layer (the regime is of a single recurrent map)")
-    drive = np.concatenate([x[:, b, :] for b in range(x.shape[1])])  # one long drive (T * B, I)
     dyn = CellDynamics(net.cell, {k: np.asarray(v, np.float64) for k, v in params.items()})
+    if restart:
+        T, B = x.shape[:2]
+        if not 0 <= skip < T:
+            raise ValueError(f"skip: got {skip}, expected 0 <= skip < T = {T} with restart=True")
+        lams = np.array([dyn.lyapunov(dyn.project(x[:, b, :]), np.zeros(dyn.state_size), 1, seed=seed,
+                                      skip=skip)[0][0] for b in range(B)])
+        return float(lams.mean()), float(lams.std(ddof=1) / math.sqrt(B)) if B > 1 else math.nan
+    drive = np.concatenate([x[:, b, :] for b in range(x.shape[1])])  # one long drive (T * B, I)
     skip = min(skip, drive.shape[0] // 4)
     _, logs = dyn.lyapunov(dyn.project(drive), np.zeros(dyn.state_size), 1, seed=seed, skip=skip)
     kept = logs[skip:, 0]
