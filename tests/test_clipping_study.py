@@ -190,3 +190,16 @@ def test_quick_mode_writes_the_report_with_claims_and_figures(tmp_path):
     assert "none" in set(summary["method"])  # no clipping is drawn and tabulated with the rest
     readme = (out / "README.md").read_text()
     assert "Pre-registered before the full run" in readme and "1/6" not in readme
+
+
+def test_the_findings_state_each_verdict_with_the_numbers_of_its_table():
+    from bpttlab.studies.clipping import report  # noqa: PLC0415
+
+    summary = verdicts.summarize(_runs({NONE: (0, 10, 0), PRIMARY: (1, 0, 2), VALUE: (10, 0, 0)}))
+    cl, ex = verdicts.claims(summary), verdicts.exploratory(summary)
+    text = "\n".join(report.findings(cl, summary, report.settings_table(summary), ex))
+    assert "norm clipping at 1 learned in 1/10 seeds" in text and "no clipping in 0/10" in text
+    assert "blew up 2 vs 0" in text and "Claim 1 is confirmed in 0 of 1 settings" in text
+    p = fisher_exact(10, 10, 0, 10, "greater")
+    assert f"gru default init, value 1/sqrt(P) (pre-registered): 10/10 against 0/10, p = {p:.3g}" in text
+    assert "1 of the 1 settings are exploding" in text  # the constructed seeds are all measured expanding

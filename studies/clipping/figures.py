@@ -33,7 +33,8 @@ def success_and_failure(summary):
             off = (k - (len(inits) - 1) / 2) * 0.18
             xs = np.array([x[m] for m in t["method"]]) + off
             rate = t["success_rate"].to_numpy()
-            err = np.vstack([rate - t["wilson_low"].to_numpy(), t["wilson_high"].to_numpy() - rate])
+            # clipped at 0: the interval of 0/n or n/n ends at the rate up to rounding
+            err = np.clip(np.vstack([rate - t["wilson_low"].to_numpy(), t["wilson_high"].to_numpy() - rate]), 0, None)
             axes[0, j].errorbar(xs, rate, yerr=err, fmt=marker, color=color, ms=4, capsize=2, lw=0.8,
                                 label=f"{init} init: learned")
             n = t["seeds"].to_numpy()

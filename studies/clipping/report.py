@@ -7,7 +7,19 @@ import pandas as pd
 from ..framework import mode_of
 from ..training.trainer import SUCCESS_FRACTION
 from . import figures
-from .design import ABSOLUTE_GRID, ALPHA, BLOWUP_FACTOR, MOMENTUM, PRIMARY_THRESHOLD, RELATIVE_GRID, SEED_OFFSET, sizes
+from .design import (
+    ABSOLUTE_GRID,
+    ALPHA,
+    BLOWUP_FACTOR,
+    MOMENTUM,
+    NONE,
+    PRIMARY,
+    PRIMARY_THRESHOLD,
+    RELATIVE_GRID,
+    SEED_OFFSET,
+    VALUE,
+    sizes,
+)
 from .verdicts import CLAIM1, CLAIM2, CLAIM3, claims, exploratory, runs_frame, summarize
 
 
@@ -48,7 +60,7 @@ def settings_table(summary):
     return summary.drop_duplicates(["cell", "init"])[cols].reset_index(drop=True)
 
 
-def findings(cl, summary, settings):
+def findings(cl, summary, settings, ex):
     """Sentences generated from the claims and summary tables, one per fact."""
     out = []
     n_set = len(settings)
@@ -63,14 +75,33 @@ def findings(cl, summary, settings):
                    f"({r.wilson_unclipped_low:.2f}-{r.wilson_unclipped_high:.2f}); diverged {r.diverged_clipped} vs "
                    f"{r.diverged_unclipped}, blew up {r.blew_up_clipped} vs {r.blew_up_unclipped}; p = {_fmt_p(r.p_value)}: "
                    f"{r.verdict}.")
+        if r.expanding_seeds.startswith("0/") and r.diverged_unclipped > 0:
+            out.append(f"{r.cell} {r.init} init has no seed measured expanding at initialization ({r.regime}), yet {r.diverged_unclipped} of its unclipped runs diverged (a non-finite loss or "
+                       "gradient): the instability arose during training, not at the start.")
+    learned = summary[(summary["clip"] != "none") & (summary["successes"] > 0)]
+    by_setting = learned.groupby(["cell", "init"], sort=False)
+    out.append(f"Clipped runs learned in {by_setting.ngroups} of the {n_set} settings"
+               + (": " + "; ".join(f"{c} {i} init ({', '.join(f'{r.method}: {r.successes}/{r.seeds}' for r in g.itertuples())})"
+                                   for (c, i), g in by_setting) if by_setting.ngroups else "")
+               + f"; unclipped runs learned in {int((summary[summary['clip'] == 'none']['successes'] > 0).sum())}.")
     confirmed = c1[c1["verdict"] == "confirmed"]
     learned_any = summary.groupby(["cell", "init"])["successes"].sum()
     silent = [f"{c} {i}" for (c, i), k in learned_any.items() if k == 0]
     out.append(f"Claim 1 is confirmed in {len(confirmed)} of {len(c1)} settings"
                + (f" ({', '.join(f'{r.cell} {r.init}' for r in confirmed.itertuples())})" if len(confirmed) else "")
-               + f"; in {len(silent)} settings no run of any method learned within the budget"
+               + f"; in {len(silent)} {'setting' if len(silent) == 1 else 'settings'} no run of any method learned "
+               "within the budget"
                + (f" ({', '.join(silent)}): a null result of this budget, not evidence against clipping." if silent
                   else "."))
+    sig = ex[np.where(ex["role"] == "pre-registered", ex["p_raw"], ex["p_holm"]) < ALPHA]
+    if len(sig):
+        out.append("Methods that learned significantly more often than no clipping (one-sided Fisher p < "
+                   f"{ALPHA:g}; Holm-adjusted for exploratory thresholds): " + "; ".join(
+                       f"{r.cell} {r.init} init, {r.method} ({r.role}): {r.success_clipped} against "
+                       f"{r.success_unclipped}, p = {_fmt_p(r.p_raw if r.role == 'pre-registered' else r.p_holm)}"
+                       for r in sig.itertuples()) + ".")
+    else:
+        out.append(f"No method of any setting learned significantly more often than no clipping (p < {ALPHA:g}).")
     for claim, name in ((CLAIM2, "Claim 2"), (CLAIM3, "Claim 3")):
         for (cell, init), g in cl[cl["claim"] == claim].groupby(["cell", "init"], sort=False):
             parts = "; ".join(f"{r.method}: {r.success_clipped} (p = {_fmt_p(r.p_value)}"
@@ -79,6 +110,17 @@ def findings(cl, summary, settings):
             out.append(f"{name}, {cell} {init} init: {parts}, against {g['success_unclipped'].iloc[0]} unclipped: "
                        f"{g['verdict'].iloc[0]}.")
     return out
+
+
+def _early_divergence(results):
+    """Which drawn runs went non-finite before their first evaluation (and so have no curve)."""
+    drawn = [(c, r) for c, r in results
+             if c["replica"] == 0 and (c["clip"], c["t"]) in (NONE, PRIMARY, VALUE) and bool(r["diverged"])]
+    early = [c for c, r in drawn if len(r["eval_updates"]) == 0]
+    if not early:
+        return ""
+    which = "all" if len(early) == len(drawn) else f"{len(early)} of the"
+    return f" ({which} {len(drawn)} drawn runs that went non-finite did so before their first evaluation and have no curve)"
 
 
 def report(results, opts, w):
@@ -90,15 +132,18 @@ def report(results, opts, w):
     ex = exploratory(summary)
     settings = settings_table(summary)
     w.text(preregistration(mode, s))
-    w.text("**Findings** (every number from the tables below).\n\n" + "\n".join(f"- {f}" for f in findings(cl, summary, settings)))
+    w.text("**Findings** (every number from the tables below).\n\n" + "\n".join(f"- {f}" for f in findings(cl, summary, settings, ex)))
     w.text(
-        "**What was cut, and why.** The budget of the full run is about 40 minutes on one core. The temporal-order "
+        "**What was cut, and why.** The full run was sized to take at most 40 minutes on one core. The temporal-order "
         "task was not run. The full family of thresholds (absolute grid, relative range, value) ran only on the GRU "
         "from PyTorch's default initialization, the one setting where the pilots saw clipped SGD learn; the expanding "
         "GRU ran the relative range too; the Elman and LSTM settings ran no clipping, the pre-registered norm threshold "
         "and value clipping only. Update budgets are per cell (table of settings) and short against the literature's "
         "(Pascanu et al. and Le et al. trained for up to millions of sequences): a setting in which nothing learned "
-        "says what this budget does, not what clipping can do.")
+        "says what this budget does, not what clipping can do. No control was found in which unclipped SGD learns: in "
+        "the pilots (recorded in studies/clipping/design.py) no cell learned within the budget at learning rates 0.01 "
+        "to 0.3, clipped or not. The pilots chose the GRU setting from 3 seeds, 2 of which learned with norm clipping "
+        "at 1; on the study's 10 other seeds it learned once (claims table).")
     w.table(settings, "settings", "Settings: cell, initialization, learning rate, budget and measured regime",
             "One row per setting. regime: the commonest measured label of its seeds at initialization with its count; "
             "expanding_seeds: how many seeds were measured expanding; exploding: all of them. median_initial_norm: "
@@ -121,8 +166,9 @@ def report(results, opts, w):
     w.figure(figures.curves(results), "curves", "Training curves",
              "Held-out loss on the monitoring batch divided by the run's own input-blind baseline (computed from the "
              "task's data), seed replica 0, for no clipping, norm clipping at the pre-registered threshold and value "
-             f"clipping. Dotted: the baseline (1); dash-dotted: the success threshold ({SUCCESS_FRACTION:g}); a cross "
-             f"marks where a run went non-finite; the axis is cut at {figures.CURVE_TOP:g} baselines.")
+             f"clipping. Dotted: the baseline (1); dash-dotted, where within the axis: the success threshold "
+             f"({SUCCESS_FRACTION:g}). A cross drawn on the baseline line marks the update at which a run went "
+             f"non-finite{_early_divergence(results)}; the axis is cut at {figures.CURVE_TOP:g} baselines.")
     w.figure(figures.lambda1(runs, s["T"]), "lambda1", "Measured regime of every seed",
              "lambda_1 per step of each seed's initialized network, driven by the task's inputs (+-2 SE), per setting; "
              f"dotted: +-1/T (T = {s['T']}), the boundaries of the regime rule.")

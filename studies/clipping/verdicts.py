@@ -182,7 +182,8 @@ def claim3_verdict(k_v, n_v, k_n, n_n, p_vs_norm, p_vs_none):
     if k_v == 0 and k_n == 0:
         return "inconclusive: no clipped run learned, by value or by norm"
     if p_vs_norm < ALPHA:
-        return "refuted: value and norm clipping learned at different rates (two-sided p < 0.05)"
+        more = "value" if k_v / n_v > k_n / n_n else "norm"
+        return f"refuted: value and norm clipping learned at different rates ({more} clipping more often, two-sided p < {ALPHA:g})"
     if p_vs_none < ALPHA:
         return "confirmed (no significant difference from norm clipping at this n, and better than no clipping)"
     return ("inconclusive: value clipping neither differs significantly from norm clipping nor learns "
