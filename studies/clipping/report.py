@@ -52,7 +52,7 @@ def preregistration(mode, s):
         f"critical or expanding by training/regime.py's rule (|lambda_1| T against 1, two SEs); a setting is "
         f"called *exploding* only when all its seeds are measured expanding. {s['seeds']} seeds per configuration "
         f"(training seeds {SEED_OFFSET} to {SEED_OFFSET + s['seeds'] - 1}; the pilots that chose the settings used "
-        f"seed 0). Mode: {mode}.")
+        f"seeds 0 to 2). Mode: {mode}.")
 
 
 def settings_table(summary):
@@ -139,7 +139,7 @@ def report(results, opts, w):
         "from PyTorch's default initialization, the one setting where the pilots saw clipped SGD learn; the expanding "
         "GRU ran the relative range too; the Elman and LSTM settings ran no clipping, the pre-registered norm threshold "
         "and value clipping only. Update budgets are per cell (table of settings) and short against the literature's "
-        "(Pascanu et al. and Le et al. trained for up to millions of sequences): a setting in which nothing learned "
+        "(Pascanu et al.'s and Le et al.'s runs were far longer): a setting in which nothing learned "
         "says what this budget does, not what clipping can do. No control was found in which unclipped SGD learns: in "
         "the pilots (recorded in studies/clipping/design.py) no cell learned within the budget at learning rates 0.01 "
         "to 0.3, clipped or not. The pilots chose the GRU setting from 3 seeds, 2 of which learned with norm clipping "

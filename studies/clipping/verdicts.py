@@ -100,7 +100,9 @@ def summarize(runs):
             "success_rate": k / n, "wilson_low": lo, "wilson_high": hi,
             "diverged": int(g["diverged"].sum()), "blew_up": int(g["blew_up"].sum()),
             "median_loss_ratio": med, "loss_ratio_low": mlo, "loss_ratio_high": mhi,
-            "median_updates_to_solve": float(g["solved_at"].median()) if g["solved_at"].notna().any() else np.nan,
+            # among runs that learned (a run can reach the threshold on the monitoring batch and miss it
+            # on the fresh set that decides success)
+            "median_updates_to_solve": float(g.loc[g["success"], "solved_at"].median()) if k else np.nan,
             "clipped_fraction": float(g["clipped_fraction"].mean()),
             "threshold_min": float(g["threshold"].min()), "threshold_max": float(g["threshold"].max()),
             "median_initial_norm": float(g["initial_norm"].median()),
