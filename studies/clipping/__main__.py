@@ -1,0 +1,5 @@
+import sys
+
+from .study import STUDY
+
+sys.exit(STUDY.main())
