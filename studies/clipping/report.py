@@ -102,6 +102,11 @@ def findings(cl, summary, settings, ex):
                        for r in sig.itertuples()) + ".")
     else:
         out.append(f"No method of any setting learned significantly more often than no clipping (p < {ALPHA:g}).")
+    for r in summary[(summary["clip"] == "value") & (summary["successes"] > 0)].itertuples():
+        out.append(f"Where value clipping learned ({r.cell} {r.init} init, {r.successes}/{r.seeds}), it clipped "
+                   f"{r.clipped_fraction:.1%} of the updates (at least one element each). Clipping element by element "
+                   "changes the gradient's direction as well as its length, clipping by norm only its length; this "
+                   "study does not separate the two effects.")
     for claim, name in ((CLAIM2, "Claim 2"), (CLAIM3, "Claim 3")):
         for (cell, init), g in cl[cl["claim"] == claim].groupby(["cell", "init"], sort=False):
             parts = "; ".join(f"{r.method}: {r.success_clipped} (p = {_fmt_p(r.p_value)}"

@@ -79,12 +79,17 @@ def _swept(table):
 
 def loss_and_success_vs_k2(table):
     groups = _swept(table)
-    fig, axes = figure(2, len(groups), figsize=(2.9 * len(groups), 5.6), squeeze=False, sharex="col")
+    ncol = min(4, len(groups))
+    nrow = math.ceil(len(groups) / ncol)
+    fig, axes = figure(2 * nrow, ncol, figsize=(3.2 * ncol, 5.0 * nrow + 0.4), squeeze=False)
+    for j in range(len(groups), nrow * ncol):  # the unused panels of the last row
+        axes[2 * (j // ncol), j % ncol].set_visible(False)
+        axes[2 * (j // ncol) + 1, j % ncol].set_visible(False)
     for j, ((task, T, cell), g) in enumerate(groups):
-        top, bottom = axes[0, j], axes[1, j]
+        top, bottom = axes[2 * (j // ncol), j % ncol], axes[2 * (j // ncol) + 1, j % ncol]
         k2, base = g["k2"].to_numpy(), g["baseline"].to_numpy()
         med = g["median_final_loss"].to_numpy() / base
-        err = np.abs(np.vstack([g["loss_ci_low"], g["loss_ci_high"]]) / base - med)
+        err = np.nan_to_num(np.abs(np.vstack([g["loss_ci_low"], g["loss_ci_high"]]) / base - med))
         top.errorbar(k2, med, yerr=err, fmt="o-", ms=4, capsize=2, label="median final loss (95% bootstrap)")
         top.plot(k2, g["window_bound"] / base, "s--", ms=4, color="tab:orange", label="window bound (predicted floor)")
         top.axhline(SUCCESS_FRACTION, color="k", ls=":", lw=0.8, label="success threshold")
@@ -92,27 +97,28 @@ def loss_and_success_vs_k2(table):
         top.set_ylim(0, 1.6)
         top.set_title(f"{task}, T={T}, {cell}", fontsize=8)
         rate = g["success_rate"].to_numpy()
-        yerr = np.vstack([rate - g["ci_low"], g["ci_high"] - rate])
+        yerr = np.maximum(0, np.vstack([rate - g["ci_low"], g["ci_high"] - rate]))  # 0/n: ci_low is rate + 1e-17
         bottom.errorbar(k2, rate, yerr=yerr, fmt="o-", ms=4, capsize=2, color="tab:green")
         bottom.set_ylim(-0.05, 1.05)
         bottom.set_xlabel("k2")
         lag = int(g["lag"].iloc[0])
         for ax in (top, bottom):
             ax.axvline(lag, color="gray", lw=0.8, ls="-.")
-    axes[0, 0].set_ylabel("held-out loss / baseline")
-    axes[1, 0].set_ylabel("success rate (95% Wilson)")
+    for r in range(nrow):
+        axes[2 * r, 0].set_ylabel("held-out loss / baseline")
+        axes[2 * r + 1, 0].set_ylabel("success rate (95% Wilson)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
     handles.append(axes[0, 0].plot([], [], color="gray", lw=0.8, ls="-.")[0])
     labels.append("longest lag L")
-    fig.legend(handles, labels, loc="lower center", ncol=2 if len(groups) < 4 else 4, frameon=False, fontsize=7)
-    fig.tight_layout(rect=(0, 0.08 if len(groups) < 4 else 0.05, 1, 1))
+    fig.legend(handles, labels, loc="lower center", ncol=2 if ncol < 4 else 4, frameon=False, fontsize=7)
+    fig.tight_layout(rect=(0, 0.1 / nrow if ncol < 4 else 0.04 / nrow, 1, 1))
     return fig
 
 
 def learning_curves(learn, table):
     groups = _swept(table)
-    fig, axes = figure(1, len(groups), figsize=(2.9 * len(groups), 3.6), squeeze=False)
-    for ax, ((task, T, cell), _) in zip(axes[0], groups, strict=True):
+    fig, axes = _grid(len(groups), w=3.2, h=3.4)
+    for ax, ((task, T, cell), _) in zip(axes.flat, groups, strict=False):
         name_of = lambda c: c["task"] if c["form"] is None else f"{c['task']}_{c['form']}"  # noqa: E731
         for c, r in learn:
             if (name_of(c), c["T"], c["cell"]) == (task, T, cell) and c["replica"] == 0:
@@ -123,7 +129,8 @@ def learning_curves(learn, table):
         ax.set_title(f"{task}, T={T}, {cell}", fontsize=8)
         ax.set_xlabel("update")
         ax.legend(fontsize=6, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2)
-    axes[0, 0].set_ylabel("monitoring loss / baseline")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("monitoring loss / baseline")
     fig.tight_layout()
     return fig
 
@@ -135,7 +142,8 @@ def full_bptt_success(table):
     fig, ax = figure(1, 1, figsize=(6, 0.28 * len(full) + 1.2))
     y = np.arange(len(full))[::-1]
     rate = full["success_rate"].to_numpy()
-    ax.errorbar(rate, y, xerr=np.vstack([rate - full["ci_low"], full["ci_high"] - rate]), fmt="o", capsize=2)
+    ax.errorbar(rate, y, xerr=np.maximum(0, np.vstack([rate - full["ci_low"], full["ci_high"] - rate])), fmt="o",
+                capsize=2)
     ax.set_yticks(y, labels, fontsize=7)
     ax.set_xlim(-0.05, 1.05)
     ax.set_xlabel("success rate at full BPTT (95% Wilson interval)")

@@ -1,5 +1,7 @@
 """The report: text whose every number is read from the tables it sits beside."""
 
+import numpy as np
+
 from ..framework import mode_of
 from ..training.regime import Z
 from ..training.tasks import PSEUDO_COUNT
@@ -79,8 +81,8 @@ def _findings(table, pred):
                      + "; ".join(f"{r.task} T = {r.T}, {r.cell}: {_fmt_rate(r)}" for r in learned.itertuples())
                      + ".")
     if len(null):
-        lines.append("- **Null results** (no seed succeeded even with the full gradient, so truncation cannot be "
-                     "judged there): " + "; ".join(
+        lines.append("- **Null results** (no seed succeeded even with the full gradient, so success against k2 "
+                     "cannot be judged there; the final losses still can, in the table): " + "; ".join(
                          f"{r.task} T = {r.T}, {r.cell} (median final loss {r.median_final_loss / r.baseline:.2f} x "
                          f"baseline after up to {r.updates_budget} updates)" for r in null.itertuples()) + ".")
     win = pred[pred.prediction.str.startswith("no seed")]
@@ -97,12 +99,23 @@ def _findings(table, pred):
                  + (": " + "; ".join(f"{r.task} T = {r.T}, {r.cell}, k2 = {r.k2} (median {r.median_final_loss:.4g} "
                                      f"[{r.loss_ci_low:.4g}, {r.loss_ci_high:.4g}] vs bound {r.window_bound:.4g})"
                                      for r in beat.itertuples()) if len(beat) else "")
-                 + ". Beating the bound means the network carried a memory learned inside the windows to lags "
-                 "its gradient never spanned.")
+                 + ". Beating the bound means the network used inputs from outside its gradient's windows. The "
+                 "route open to it (this study does not trace it): the forward pass carries the state across a "
+                 "window's edge, and weights trained inside the windows to hold and read out what the state contains "
+                 "act on every step, so a memory learned on dependencies short enough to fit serves longer ones.")
+    blind = pred[(pred.window_bound_over_baseline > 0.95) & pred.prediction.str.startswith("no seed")]
+    if len(blind):
+        learned = blind[~blind.verdict.eq("holds")]
+        lines.append("- **Windows that hold no dependency at all** (window bound within 5% of the baseline: "
+                     + "; ".join(f"{r.task} T = {r.T}, {r.cell}, k2 = {r.k2}: {r.successes}" for r in blind.itertuples())
+                     + f"): {len(blind) - len(learned)} of {len(blind)} have no successful seed: no gradient path "
+                     "connects a loss to an input it depends on."
+                     + _beaten_blind(table, blind))
     cover = pred[pred.prediction.str.startswith("a window covering")]
     if len(cover):
         diff = cover[cover.verdict.eq("differs")]
-        lines.append(f"- **k2 covering the dependency but shorter than the sequence**: {len(cover)} configurations; "
+        lines.append(f"- **k2 covering the dependency but shorter than the sequence**: {len(cover)} "
+                     f"configuration{'s' if len(cover) != 1 else ''}; "
                      f"success differs from full BPTT (p < {ALPHA:g}) in {len(diff)}"
                      + (": " + "; ".join(f"{r.task} T = {r.T}, {r.cell}, k2 = {r.k2} ({r.successes}, p = "
                                          f"{r.p_value:.3g})" for r in diff.itertuples()) if len(diff) else "")
@@ -113,6 +126,17 @@ def _findings(table, pred):
                  f"per configuration from {table.lambda1_mean.min():.3f} to {table.lambda1_mean.max():.3f} per step "
                  "(column regimes counts the seeds).")
     return "\n".join(lines) + "\n"
+
+
+def _beaten_blind(table, blind):
+    keys = {(r.task, r.T, r.cell, r.k2) for r in blind.itertuples()}
+    inside = [k in keys for k in zip(table["task"], table["T"], table["cell"], table["k2"], strict=True)]
+    beat = table[table.beats_window.to_numpy() & np.array(inside, bool)]
+    if not len(beat):
+        return ""
+    return (" Yet " + "; ".join(f"{r.task} T = {r.T}, k2 = {r.k2}" for r in beat.itertuples())
+            + " end below their bound, which is possible only because the forward state still holds something "
+            "of inputs outside the window for the weights trained inside it to use.")
 
 
 def _report_learn(learn, w):
@@ -204,8 +228,8 @@ def _report_cost(cost, w):
         f"to k. Time does not: over k < T it is {trunc.time_vs_full.min():.2f} to {trunc.time_vs_full.max():.2f} of "
         f"full BPTT, and at k = {kmin} "
         + ", ".join(f"{r.cell} {r.time_vs_full:.2f}" for r in smallest.itertuples())
-        + ". Every step is still computed forward and backward once; what changes is per-chunk overhead and how "
-        "much of the tape stays in cache. Timings are measurements of this machine (see provenance.json), not "
+        + ". Every step is still computed forward and backward once; what can differ is the per-chunk overhead "
+        "and how the tape sits in the caches (neither measured here). Timings are measurements of this machine (see provenance.json), not "
         "reproducible to the byte."
     )
     w.figure(figures.cost_vs_k(df), "cost_vs_k", "Cost of streaming TBPTT(k, k)",
