@@ -33,8 +33,7 @@ def compute_learn(c):
     rnn = {k: np.asarray(v) for k, v in flat.views.items() if not k.startswith("head_")}
     lam, lam_se = initial_lambda1(net, rnn, gen, seed=cfg.seed)
     r = train(cfg)
-    # The same held-out set the trainer judged on (its own stream), for the window bound.
-    held_out = gen(cfg.final_batch, np.random.default_rng([cfg.seed, 4]))
+    held_out = r.extra["final_set"]  # the window bound on the set success was judged on
     return {"success": r.success, "final_loss": r.final_loss, "final_accuracy": r.final_accuracy,
             "baseline": r.baseline, "window_bound": window_bound(cfg.task, held_out, cfg.k1, cfg.k2, cfg.form),
             "lag": spec.lag, "solved_at": -1 if r.solved_at is None else r.solved_at, "updates_run": r.updates_run,

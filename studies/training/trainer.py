@@ -252,4 +252,5 @@ def train(cfg, progress=None):
         result.final_accuracy = fa
     result.extra["params"] = flat
     result.extra["net"] = net
+    result.extra["final_set"] = final_set  # the held-out Batch success was judged on
     return result

@@ -3,8 +3,9 @@ gradient reaches, and the loss of the best predictor restricted to that window, 
 
 The window bound is a prediction made without training anything: if a network learned only what
 its truncated gradient connects (each loss step to the inputs inside its window), its held-out loss
-could not go below this. A network can beat it only by carrying, through its weights, a memory
-mechanism learned inside the windows to dependencies longer than them.
+could not go below this. A network beats it only by using inputs outside its windows, which the
+forward pass carries across a window's edge in the state: weights trained inside the windows act on
+every step, so a memory learned on short dependencies can serve longer ones.
 """
 
 import numpy as np
